@@ -1,0 +1,148 @@
+package supervisor
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	addressPollInterval = 20 * time.Millisecond
+	readyPollInterval   = 100 * time.Millisecond
+	drainPollInterval   = 100 * time.Millisecond
+	adminRequestTimeout = 2 * time.Second
+)
+
+// activeConnectionsFilter selects the live per-worker connection gauges of Envoy's listeners.
+// server.total_connections would be simpler but is refreshed only on Envoy's stats flush (every
+// 5s by default), so it lags. The per-worker series also leave the admin listener out, as it
+// runs on the main thread: polling does not count its own connection.
+const activeConnectionsFilter = `^listener\..+\.worker_[0-9]+\.downstream_cx_active$`
+
+// newAdminClient returns the client for Envoy's admin endpoint. The endpoint is on loopback and
+// must never be reached through a proxy taken from the environment; without keep-alives the
+// polling leaves no idle connections behind to an Envoy that is gone.
+func newAdminClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true},
+		Timeout:   adminRequestTimeout,
+	}
+}
+
+// readAdminAddress reads the "host:port" Envoy wrote to path. Envoy truncates the file before
+// writing it, so an empty or partial read is reported as an error and polled again.
+func readAdminAddress(path string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	addr := strings.TrimSpace(string(raw))
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("admin address file %s: %w", path, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+		return "", fmt.Errorf("admin address file %s: bad port %q", path, port)
+	}
+	return addr, nil
+}
+
+// adminRequest sends one request to Envoy's admin endpoint and returns the body of a 200 reply.
+func (s *Supervisor) adminRequest(ctx context.Context, method, addr, pathAndQuery string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+pathAndQuery, nil)
+	if err != nil {
+		return "", fmt.Errorf("envoy admin %s %s: %w", method, pathAndQuery, err)
+	}
+	resp, err := s.admin.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("envoy admin %s %s: %w", method, pathAndQuery, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", fmt.Errorf("envoy admin %s %s: read body: %w", method, pathAndQuery, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("envoy admin %s %s: status %d: %s",
+			method, pathAndQuery, resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	return string(body), nil
+}
+
+func (s *Supervisor) isReady(ctx context.Context, addr string) bool {
+	_, err := s.adminRequest(ctx, http.MethodGet, addr, "/ready")
+	return err == nil
+}
+
+// activeConnections sums the open downstream connections across Envoy's traffic listeners.
+func (s *Supervisor) activeConnections(ctx context.Context, addr string) (int, error) {
+	body, err := s.adminRequest(ctx, http.MethodGet, addr,
+		"/stats?filter="+url.QueryEscape(activeConnectionsFilter))
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	sc := bufio.NewScanner(strings.NewReader(body))
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), ": ")
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(value))
+		if err != nil {
+			return 0, fmt.Errorf("envoy stat %s: value %q is not a number", name, value)
+		}
+		total += n
+	}
+	return total, sc.Err()
+}
+
+// drain tells Envoy to drain its listeners gracefully and waits, at most DrainTimeout, until
+// no downstream connection is left open.
+func (s *Supervisor) drain(ctx context.Context, p *envoyProcess, addr string) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.DrainTimeout)
+	defer cancel()
+	begin := time.Now()
+	if _, err := s.adminRequest(ctx, http.MethodPost, addr, "/drain_listeners?graceful"); err != nil {
+		s.log.Warn("could not start draining envoy; stopping it without a drain", "pid", p.pid, "error", err)
+		return
+	}
+	ticker := time.NewTicker(drainPollInterval)
+	defer ticker.Stop()
+	open, lastErr := -1, error(nil)
+	for {
+		n, err := s.activeConnections(ctx, addr)
+		if err == nil && n == 0 {
+			s.log.Info("envoy drained", "pid", p.pid, "took", time.Since(begin).Round(time.Millisecond))
+			return
+		}
+		if err == nil {
+			open = n
+		} else {
+			lastErr = err
+		}
+		select {
+		case <-p.exited:
+			return
+		case <-ctx.Done():
+			attrs := []any{"pid", p.pid, "drain_timeout", s.opts.DrainTimeout}
+			if open >= 0 {
+				attrs = append(attrs, "open_connections", open)
+			}
+			if lastErr != nil {
+				attrs = append(attrs, "last_error", lastErr)
+			}
+			s.log.Warn("envoy still had open connections when the drain timed out", attrs...)
+			return
+		case <-ticker.C:
+		}
+	}
+}

@@ -1,0 +1,283 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configures a Supervisor. Zero durations and counts take the defaults documented on
+// each field, so callers set only what they mean to change; tests shrink the restart limits.
+type Options struct {
+	// EnvoyPath is the Envoy executable to run.
+	EnvoyPath string
+	// BootstrapPath is the bootstrap file passed to Envoy with -c.
+	BootstrapPath string
+	// RunDir holds per-run state: the admin-address file, envoy.pid and envoy.log. It is created
+	// with mode 0700 when missing.
+	RunDir string
+	// Concurrency is Envoy's worker thread count (--concurrency); 0 leaves Envoy's default of
+	// one worker per hardware thread.
+	Concurrency int
+	// LogLevel is Envoy's log level (-l). Default "info".
+	LogLevel string
+	// DrainTimeout bounds how long a graceful stop waits for connections to finish before Envoy
+	// is told to exit. Default 5s.
+	DrainTimeout time.Duration
+	// Logger receives the supervisor's own records and Envoy's output (attr component=envoy).
+	// Default: records are discarded.
+	Logger *slog.Logger
+
+	// RestartBackoff is the wait before the first restart after an exit; it doubles with every
+	// further exit up to MaxRestartBackoff. Defaults 200ms and 10s.
+	RestartBackoff    time.Duration
+	MaxRestartBackoff time.Duration
+	// Run gives up when Envoy has exited MaxExits times within ExitWindow. Defaults 5 and 60s.
+	MaxExits   int
+	ExitWindow time.Duration
+	// HealthyAfter is how long an Envoy must have been ready before its exit no longer counts as
+	// part of a crash loop: the exit history and the backoff start afresh. Default 30s.
+	HealthyAfter time.Duration
+	// StartTimeout bounds how long a new Envoy may take to write its admin address. One that
+	// has not done so by then is killed and counted as a failed start. Default 10s.
+	StartTimeout time.Duration
+	// TermTimeout is how long Envoy gets to exit after SIGTERM before its process group is
+	// killed. Default 5s.
+	TermTimeout time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	setDuration := func(d *time.Duration, def time.Duration) {
+		if *d <= 0 {
+			*d = def
+		}
+	}
+	if o.LogLevel == "" {
+		o.LogLevel = "info"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxExits <= 0 {
+		o.MaxExits = 5
+	}
+	setDuration(&o.DrainTimeout, 5*time.Second)
+	setDuration(&o.RestartBackoff, 200*time.Millisecond)
+	setDuration(&o.MaxRestartBackoff, 10*time.Second)
+	setDuration(&o.ExitWindow, 60*time.Second)
+	setDuration(&o.HealthyAfter, 30*time.Second)
+	setDuration(&o.StartTimeout, 10*time.Second)
+	setDuration(&o.TermTimeout, 5*time.Second)
+	return o
+}
+
+func (o Options) validate() error {
+	var errs []error
+	if o.EnvoyPath == "" {
+		errs = append(errs, errors.New("envoy path is empty"))
+	}
+	if o.BootstrapPath == "" {
+		errs = append(errs, errors.New("bootstrap path is empty"))
+	}
+	if o.RunDir == "" {
+		errs = append(errs, errors.New("run directory is empty"))
+	}
+	if o.Concurrency < 0 {
+		errs = append(errs, fmt.Errorf("concurrency %d is negative", o.Concurrency))
+	}
+	return errors.Join(errs...)
+}
+
+// Supervisor runs one Envoy at a time for the lifetime of a single Run call.
+type Supervisor struct {
+	opts     Options
+	log      *slog.Logger
+	envoyLog *slog.Logger
+	admin    *http.Client
+
+	started atomic.Bool
+	// stopped is closed when Run returns; runErr is its result.
+	stopped chan struct{}
+
+	mu       sync.Mutex
+	current  *envoyProcess
+	changed  chan struct{} // closed and replaced whenever current changes
+	restarts int
+	runErr   error
+}
+
+// New returns a Supervisor for opts. Nothing starts until Run.
+func New(opts Options) *Supervisor {
+	opts = opts.withDefaults()
+	return &Supervisor{
+		opts:     opts,
+		log:      opts.Logger.With("component", "supervisor"),
+		envoyLog: opts.Logger.With("component", "envoy"),
+		admin:    newAdminClient(),
+		stopped:  make(chan struct{}),
+		changed:  make(chan struct{}),
+	}
+}
+
+// Run starts Envoy and keeps it running until ctx is done, then drains and stops it and returns
+// nil. When Envoy exits on its own it is restarted after a backoff; after MaxExits exits within
+// ExitWindow Run gives up and returns an error naming the last exit and Envoy's last output
+// lines. Run never returns while the Envoy it started is still running. A Supervisor runs once:
+// a second call returns an error.
+func (s *Supervisor) Run(ctx context.Context) (err error) {
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("supervisor: Run called more than once")
+	}
+	defer func() {
+		s.mu.Lock()
+		s.runErr = err
+		s.mu.Unlock()
+		close(s.stopped)
+	}()
+	if err := s.opts.validate(); err != nil {
+		return fmt.Errorf("supervisor options: %w", err)
+	}
+	if err := os.MkdirAll(s.opts.RunDir, 0o700); err != nil {
+		return fmt.Errorf("create run directory: %w", err)
+	}
+	out, err := openEnvoyLog(s.opts.RunDir, s.log)
+	if err != nil {
+		return err
+	}
+	// Run returns only after every process it started has exited and its output readers have
+	// finished, so the file is not in use when it is closed.
+	defer out.Close()
+
+	backoff := s.opts.RestartBackoff
+	var exits []time.Time
+	for {
+		proc, err := s.start(out)
+		if err != nil {
+			return err
+		}
+		s.setCurrent(proc)
+		go s.watch(ctx, proc)
+
+		select {
+		case <-ctx.Done():
+			s.stop(ctx, proc)
+			s.setCurrent(nil)
+			return nil
+		case <-proc.done:
+		}
+		s.setCurrent(nil)
+
+		now := time.Now()
+		if readyAt := proc.readySince(); !readyAt.IsZero() && now.Sub(readyAt) >= s.opts.HealthyAfter {
+			exits, backoff = nil, s.opts.RestartBackoff
+		}
+		exits = append(recentExits(exits, now, s.opts.ExitWindow), now)
+		reason := proc.exitReason()
+		output := proc.tail.lines()
+		if len(exits) >= s.opts.MaxExits {
+			return fmt.Errorf("envoy exited %d times within %s, giving up; last exit: %s; last output:\n%s",
+				len(exits), s.opts.ExitWindow, reason, strings.Join(output, "\n"))
+		}
+		s.log.Warn("envoy exited unexpectedly; restarting",
+			"pid", proc.pid, "exit", reason, "restart_in", backoff, "output", strings.Join(output, "\n"))
+
+		timer := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-timer.C:
+		}
+		backoff = min(2*backoff, s.opts.MaxRestartBackoff)
+		s.mu.Lock()
+		s.restarts++
+		s.mu.Unlock()
+	}
+}
+
+// recentExits drops the exit times that have left the window ending at now.
+func recentExits(exits []time.Time, now time.Time, window time.Duration) []time.Time {
+	kept := exits[:0]
+	for _, t := range exits {
+		if now.Sub(t) < window {
+			kept = append(kept, t)
+		}
+	}
+	return kept
+}
+
+func (s *Supervisor) setCurrent(p *envoyProcess) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.current = p
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// WaitReady blocks until the current Envoy has answered 200 on its admin /ready endpoint. It
+// follows restarts: a replacement Envoy that becomes ready satisfies it. It fails when ctx is
+// done or when Run has returned.
+func (s *Supervisor) WaitReady(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		proc, changed := s.current, s.changed
+		s.mu.Unlock()
+
+		var ready <-chan struct{} // nil while no Envoy runs: that case never fires
+		if proc != nil {
+			ready = proc.ready
+		}
+		select {
+		case <-ready:
+			return nil
+		case <-changed:
+		case <-s.stopped:
+			s.mu.Lock()
+			runErr := s.runErr
+			s.mu.Unlock()
+			if runErr != nil {
+				return fmt.Errorf("supervisor stopped before envoy was ready: %w", runErr)
+			}
+			return errors.New("supervisor stopped before envoy was ready")
+		case <-ctx.Done():
+			return fmt.Errorf("wait for envoy readiness: %w", ctx.Err())
+		}
+	}
+}
+
+// PID returns the process id of the running Envoy, or 0 when none is running.
+func (s *Supervisor) PID() int {
+	s.mu.Lock()
+	proc := s.current
+	s.mu.Unlock()
+	if proc == nil || proc.hasExited() {
+		return 0
+	}
+	return proc.pid
+}
+
+// AdminAddress returns the "host:port" of the current Envoy's admin endpoint, or "" before
+// Envoy has written it.
+func (s *Supervisor) AdminAddress() string {
+	s.mu.Lock()
+	proc := s.current
+	s.mu.Unlock()
+	if proc == nil {
+		return ""
+	}
+	return proc.adminAddress()
+}
+
+// Restarts returns how many times Envoy has been started again after exiting on its own.
+func (s *Supervisor) Restarts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.restarts
+}
