@@ -1,0 +1,52 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	bootstrap "github.com/portico-gw/portico/envoy-bootstrap"
+)
+
+func newBootstrapCmd(stdout io.Writer) *cobra.Command {
+	var configs []string
+	var stateDirFlag string
+	cmd := &cobra.Command{
+		Use:   "bootstrap [-c FILE|DIR]...",
+		Short: "Print the Envoy bootstrap portico would start Envoy with",
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			src, err := resolveConfig(configs)
+			if err != nil {
+				return err
+			}
+			if _, err := src.Load(); err != nil {
+				return err
+			}
+			stateDir, err := resolveStateDir(stateDirFlag)
+			if err != nil {
+				return err
+			}
+			// Print the socket path run would use; create nothing.
+			sock := filepath.Join(stateDir, "run", "xds.sock")
+			if len(sock) > maxSocketPath {
+				sock = filepath.Join("/tmp", "portico-XXXXXX", "xds.sock")
+			}
+			bs, err := bootstrap.Build(bootstrap.Options{NodeID: nodeID, Cluster: nodeID, XDSSocket: sock})
+			if err != nil {
+				return fmt.Errorf("build envoy bootstrap: %w", err)
+			}
+			out, err := bootstrap.Marshal(bs)
+			if err != nil {
+				return err
+			}
+			_, err = stdout.Write(out)
+			return err
+		},
+	}
+	cmd.Flags().StringArrayVarP(&configs, "config", "c", nil, "configuration file or directory (repeatable)")
+	cmd.Flags().StringVar(&stateDirFlag, "state-dir", "", "state directory, as for run")
+	return cmd
+}

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portico-gw/portico/config"
+	"github.com/portico-gw/portico/controller"
+	bootstrap "github.com/portico-gw/portico/envoy-bootstrap"
+	"github.com/portico-gw/portico/supervisor"
+	"github.com/portico-gw/portico/xds"
+)
+
+// nodeID is the xDS node id Envoy presents; one portico serves one Envoy, so it is fixed.
+const nodeID = "portico"
+
+type runOptions struct {
+	configs          []string
+	envoyPath        string
+	envoyVersion     string
+	envoyVersionsURL string
+	stateDir         string
+	concurrency      int
+	envoyLogLevel    string
+	drainTimeout     time.Duration
+	readyTimeout     time.Duration
+}
+
+func newRunCmd(stdout io.Writer, newLogger func() (*slog.Logger, error)) *cobra.Command {
+	o := runOptions{}
+	cmd := &cobra.Command{
+		Use:   "run [-c FILE|DIR]...",
+		Short: "Run the gateway: start Envoy and serve the configuration, applying edits live",
+		Long: `Run the gateway: fetch Envoy if needed, start and supervise it, serve the configuration
+over xDS and apply every edit of the configuration files live, without restarting Envoy.
+
+Without -c, portico reads ./portico.yaml, or serves a built-in demo on 127.0.0.1:8080.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := newLogger()
+			if err != nil {
+				return err
+			}
+			return runGateway(cmd.Context(), o, logger, stdout)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&o.configs, "config", "c", nil, "configuration file or directory (repeatable)")
+	addEnvoyFlags(cmd, &o)
+	f.StringVar(&o.stateDir, "state-dir", "", "directory for run state: bootstrap, sockets, Envoy logs (default $XDG_STATE_HOME/portico)")
+	f.IntVar(&o.concurrency, "concurrency", 2, "Envoy worker threads")
+	f.StringVar(&o.envoyLogLevel, "envoy-log-level", "warning", "Envoy's log level: trace, debug, info, warning, error, critical or off")
+	f.DurationVar(&o.drainTimeout, "drain-timeout", 5*time.Second, "how long a stop waits for in-flight requests")
+	f.DurationVar(&o.readyTimeout, "ready-timeout", 60*time.Second, "how long to wait for Envoy to become ready")
+	return cmd
+}
+
+// addEnvoyFlags declares the flags that choose the Envoy binary.
+func addEnvoyFlags(cmd *cobra.Command, o *runOptions) {
+	f := cmd.Flags()
+	f.StringVar(&o.envoyPath, "envoy-path", os.Getenv("PORTICO_ENVOY_PATH"), "Envoy binary to run instead of a downloaded one (env PORTICO_ENVOY_PATH)")
+	f.StringVar(&o.envoyVersion, "envoy-version", supervisor.DefaultEnvoyVersion, "Envoy version to download and run")
+	f.StringVar(&o.envoyVersionsURL, "envoy-versions-url", os.Getenv("PORTICO_ENVOY_VERSIONS_URL"), "URL of the Envoy versions JSON, for mirrors (env PORTICO_ENVOY_VERSIONS_URL; default func-e's)")
+}
+
+func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout io.Writer) error {
+	started := time.Now()
+	src, err := resolveConfig(o.configs)
+	if err != nil {
+		return err
+	}
+	logger.Info("configuration", "source", src.Desc)
+	stateDir, err := resolveStateDir(o.stateDir)
+	if err != nil {
+		return err
+	}
+	runDir := filepath.Join(stateDir, "run")
+	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		return fmt.Errorf("create run directory: %w", err)
+	}
+	sockDir, cleanupSock, err := socketDir(runDir)
+	if err != nil {
+		return err
+	}
+	defer cleanupSock()
+
+	xsrv := xds.New(logger, nodeID)
+	ctrl := controller.New(src.Load, xsrv, logger)
+	gen, _, err := ctrl.Reload(ctx)
+	if err != nil {
+		return err
+	}
+
+	acq := supervisor.NewAcquirer(logger)
+	acq.VersionsURL = o.envoyVersionsURL
+	envoy, err := acq.Acquire(ctx, o.envoyPath, o.envoyVersion)
+	if err != nil {
+		return err
+	}
+
+	// The xDS server outlives Envoy's drain: it stops only after the supervisor returns.
+	xdsCtx, stopXDS := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopXDS()
+	sock := filepath.Join(sockDir, "xds.sock")
+	xdsDone := make(chan error, 1)
+	go func() { xdsDone <- xsrv.Serve(xdsCtx, sock) }()
+
+	bs, err := bootstrap.Build(bootstrap.Options{NodeID: nodeID, Cluster: nodeID, XDSSocket: sock})
+	if err != nil {
+		return fmt.Errorf("build envoy bootstrap: %w", err)
+	}
+	bsPath := filepath.Join(runDir, "bootstrap.yaml")
+	if err := bootstrap.Write(bsPath, bs); err != nil {
+		return fmt.Errorf("write envoy bootstrap: %w", err)
+	}
+
+	sup := supervisor.New(supervisor.Options{
+		EnvoyPath:     envoy.Path,
+		BootstrapPath: bsPath,
+		RunDir:        runDir,
+		Concurrency:   o.concurrency,
+		LogLevel:      o.envoyLogLevel,
+		DrainTimeout:  o.drainTimeout,
+		Logger:        logger,
+	})
+	supDone := make(chan error, 1)
+	go func() { supDone <- sup.Run(ctx) }()
+
+	if err := awaitReady(ctx, o.readyTimeout, sup, xsrv, gen, supDone); err != nil {
+		stopXDS()
+		return err
+	}
+	fmt.Fprintf(stdout, "portico: gateway ready on %s (envoy %s, %.1fs)\n",
+		listenURLs(ctrl.Current()), envoy.Version, time.Since(started).Seconds())
+
+	if len(src.Watch) > 0 {
+		go func() {
+			err := controller.Watch(ctx, logger, src.Watch, 100*time.Millisecond, func() {
+				ctrl.ReloadAndWait(ctx, 10*time.Second)
+			})
+			if err != nil {
+				logger.Error("configuration files are not watched: edits need a restart", "error", err.Error())
+			}
+		}()
+	}
+
+	err = <-supDone
+	stopXDS()
+	if xerr := <-xdsDone; xerr != nil && err == nil {
+		err = xerr
+	}
+	if err == nil {
+		logger.Info("stopped")
+	}
+	return err
+}
+
+// awaitReady waits for Envoy to answer /ready and to acknowledge generation gen, or for the
+// supervisor to give up, whichever is first.
+func awaitReady(ctx context.Context, timeout time.Duration, sup *supervisor.Supervisor, xsrv *xds.Server, gen uint64, supDone <-chan error) error {
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ready := make(chan error, 1)
+	go func() {
+		if err := sup.WaitReady(rctx); err != nil {
+			ready <- fmt.Errorf("envoy did not become ready: %w", err)
+			return
+		}
+		if err := xsrv.WaitACK(rctx, gen); err != nil {
+			ready <- fmt.Errorf("envoy did not accept the configuration: %w", err)
+			return
+		}
+		ready <- nil
+	}()
+	select {
+	case err := <-ready:
+		if err != nil && ctx.Err() != nil {
+			return <-supDone // interrupted while starting: report how the stop went
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			cancel()
+			<-supDone
+			return fmt.Errorf("%w (waited %s; raise --ready-timeout or see the envoy log lines above)", err, timeout)
+		}
+		return err
+	case err := <-supDone:
+		if err == nil {
+			err = errors.New("envoy stopped before it became ready")
+		}
+		return err
+	}
+}
+
+func listenURLs(cfg *config.Config) string {
+	var urls []string
+	for _, gw := range cfg.Gateways {
+		urls = append(urls, fmt.Sprintf("http://%s:%d", gw.Spec.BindAddress, gw.Spec.BindPort))
+	}
+	if len(urls) == 0 {
+		return "no gateways (add a Gateway to listen)"
+	}
+	return strings.Join(urls, ", ")
+}
+
+// resolveStateDir returns the directory for portico's run state: the flag, else
+// $XDG_STATE_HOME/portico, else ~/.local/state/portico.
+func resolveStateDir(flag string) (string, error) {
+	if flag != "" {
+		return filepath.Abs(flag)
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "portico"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find the state directory (set --state-dir): %w", err)
+	}
+	return filepath.Join(home, ".local", "state", "portico"), nil
+}
+
+// maxSocketPath keeps Unix socket paths within the kernel's sun_path limit (108 bytes on Linux)
+// with room to spare.
+const maxSocketPath = 100
+
+// socketDir returns the directory for portico's Unix sockets: the run directory when its paths
+// fit in sun_path, else a fresh 0700 directory under the system temp dir, removed on exit.
+func socketDir(runDir string) (string, func(), error) {
+	if len(filepath.Join(runDir, "xds.sock")) <= maxSocketPath {
+		return runDir, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "portico-")
+	if err != nil {
+		return "", nil, fmt.Errorf("create socket directory: %w", err)
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
+}

@@ -1,0 +1,94 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// Watch calls onChange after the files under paths change, until ctx is done. It watches
+// directories, not files: editors save by writing a new file and renaming it over the old one,
+// and Kubernetes ConfigMaps swap a symlink, and both replace the inode a file watch would hold.
+// A burst of events (one save can cause several) is coalesced into one call once the files
+// have been quiet for settle.
+func Watch(ctx context.Context, logger *slog.Logger, paths []string, settle time.Duration, onChange func()) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("start file watcher: %w", err)
+	}
+	defer w.Close()
+	for _, p := range paths {
+		if err := addWatches(w, p); err != nil {
+			return err
+		}
+	}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if ev.Op == fsnotify.Chmod {
+				continue
+			}
+			if ev.Op&fsnotify.Create != 0 {
+				// A new directory inside a watched config directory holds config too.
+				if st, err := os.Stat(ev.Name); err == nil && st.IsDir() {
+					if err := addTree(w, ev.Name); err != nil {
+						logger.Warn("cannot watch new directory", "dir", ev.Name, "error", err.Error())
+					}
+				}
+			}
+			logger.Debug("config file event", "event", ev.String())
+			timer.Reset(settle)
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			logger.Warn("file watcher error", "error", err.Error())
+		case <-timer.C:
+			onChange()
+		}
+	}
+}
+
+// addWatches watches a config file's directory, or a config directory and everything below it.
+func addWatches(w *fsnotify.Watcher, path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", path, err)
+	}
+	if !st.IsDir() {
+		dir := filepath.Dir(path)
+		if err := w.Add(dir); err != nil {
+			return fmt.Errorf("watch directory %s: %w", dir, err)
+		}
+		return nil
+	}
+	return addTree(w, path)
+}
+
+func addTree(w *fsnotify.Watcher, root string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if err := w.Add(p); err != nil {
+			return fmt.Errorf("watch directory %s: %w", p, err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,121 @@
+package translator
+
+import (
+	"fmt"
+	"sort"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/portico-gw/portico/config"
+)
+
+// Output is the complete set of Envoy resources for one configuration snapshot, each list
+// sorted by resource name.
+type Output struct {
+	Listeners []*listenerv3.Listener
+	Routes    []*routev3.RouteConfiguration
+	Clusters  []*clusterv3.Cluster
+	Endpoints []*endpointv3.ClusterLoadAssignment
+}
+
+// Translate builds Envoy resources from a configuration that config.Load has validated. It
+// returns an error only when the configuration breaks an invariant that validation guarantees,
+// which means a bug rather than a user mistake.
+func Translate(cfg *config.Config) (*Output, error) {
+	out := &Output{}
+	upstreams := make(map[string]bool, len(cfg.Upstreams))
+	for _, u := range cfg.Upstreams {
+		c, cla, err := upstream(u)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %q: %w", u.Metadata.Name, err)
+		}
+		out.Clusters = append(out.Clusters, c)
+		if cla != nil {
+			out.Endpoints = append(out.Endpoints, cla)
+		}
+		upstreams[u.Metadata.Name] = true
+	}
+	for _, gw := range cfg.Gateways {
+		var hosts []*routev3.VirtualHost
+		for _, vs := range attached(gw, cfg.VirtualServices) {
+			vh, err := virtualHost(vs, upstreams)
+			if err != nil {
+				return nil, fmt.Errorf("virtual service %q: %w", vs.Metadata.Name, err)
+			}
+			hosts = append(hosts, vh)
+		}
+		l, err := listener(gw)
+		if err != nil {
+			return nil, fmt.Errorf("gateway %q: %w", gw.Metadata.Name, err)
+		}
+		out.Listeners = append(out.Listeners, l)
+		out.Routes = append(out.Routes, &routev3.RouteConfiguration{
+			Name:         routeConfigName(gw),
+			VirtualHosts: hosts,
+		})
+	}
+	sortBy(out.Listeners, (*listenerv3.Listener).GetName)
+	sortBy(out.Routes, (*routev3.RouteConfiguration).GetName)
+	sortBy(out.Clusters, (*clusterv3.Cluster).GetName)
+	sortBy(out.Endpoints, (*endpointv3.ClusterLoadAssignment).GetClusterName)
+	return out, nil
+}
+
+// Resources returns the output keyed by xDS type URL, the shape the xDS server serves.
+func (o *Output) Resources() map[resource.Type][]types.Resource {
+	return map[resource.Type][]types.Resource{
+		resource.ListenerType: asResources(o.Listeners),
+		resource.RouteType:    asResources(o.Routes),
+		resource.ClusterType:  asResources(o.Clusters),
+		resource.EndpointType: asResources(o.Endpoints),
+	}
+}
+
+// attached lists the VirtualServices bound to gw, by name: those without a gateways list
+// attach to every Gateway.
+func attached(gw *config.Gateway, all []*config.VirtualService) []*config.VirtualService {
+	var vss []*config.VirtualService
+	for _, vs := range all {
+		if len(vs.Spec.Gateways) == 0 || contains(vs.Spec.Gateways, gw.Metadata.Name) {
+			vss = append(vss, vs)
+		}
+	}
+	sort.Slice(vss, func(i, j int) bool { return vss[i].Metadata.Name < vss[j].Metadata.Name })
+	return vss
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// adsSource makes a resource arrive over the same aggregated stream as everything else, so
+// Envoy sees one consistent ordering of updates.
+func adsSource() *corev3.ConfigSource {
+	return &corev3.ConfigSource{
+		ResourceApiVersion:    corev3.ApiVersion_V3,
+		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
+	}
+}
+
+func sortBy[T any](list []T, key func(T) string) {
+	sort.Slice(list, func(i, j int) bool { return key(list[i]) < key(list[j]) })
+}
+
+func asResources[T types.Resource](list []T) []types.Resource {
+	res := make([]types.Resource, len(list))
+	for i, r := range list {
+		res[i] = r
+	}
+	return res
+}
