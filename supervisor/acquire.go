@@ -1,0 +1,361 @@
+package supervisor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	func_e "github.com/tetratelabs/func-e"
+	"github.com/tetratelabs/func-e/api"
+)
+
+// DefaultEnvoyVersion is the Envoy release Portico is built and tested against.
+const DefaultEnvoyVersion = "1.40.0"
+
+const (
+	// dialTimeout and responseHeaderTimeout make an offline or firewalled machine fail within
+	// seconds instead of hanging, while still letting a slow but live download finish.
+	dialTimeout           = 10 * time.Second
+	responseHeaderTimeout = 30 * time.Second
+	// downloadTimeout caps the whole download (tens of megabytes), so a stalled transfer ends.
+	downloadTimeout = 10 * time.Minute
+	// versionTimeout bounds `envoy --version`, which returns at once from a working binary.
+	versionTimeout = 10 * time.Second
+)
+
+// patchVersion is the only version form accepted: func-e passes the version straight through
+// as a directory and release name, so "1.40" would never match a release.
+var patchVersion = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
+
+// envoyVersionLine matches the line `envoy --version` prints:
+// "envoy  version: <sha>/1.40.0/Clean/RELEASE/BoringSSL".
+var envoyVersionLine = regexp.MustCompile(`version: [0-9a-f]+/([0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.]+)?)/`)
+
+// Acquirer finds the Envoy binary to run, downloading it through func-e when needed.
+type Acquirer struct {
+	Run         api.RunFunc                  // func-e; tests may replace
+	LookPath    func(string) (string, error) // exec.LookPath; tests may replace
+	Logger      *slog.Logger
+	DataHome    string // cache root; "" means DefaultDataHome()
+	VersionsURL string // func-e versions JSON URL; "" means func-e's default
+}
+
+// Envoy is a binary that was found and answered `--version`.
+type Envoy struct {
+	Path    string // absolute path of the binary
+	Version string // as reported by the binary, e.g. "1.40.0"
+	Source  string // "flag", "cache", "download" or "path"
+}
+
+// NewAcquirer returns an Acquirer that downloads with func-e into DefaultDataHome().
+func NewAcquirer(logger *slog.Logger) *Acquirer {
+	return &Acquirer{Run: func_e.Run, LookPath: exec.LookPath, Logger: logger}
+}
+
+// DefaultDataHome is where downloaded Envoy binaries are kept: $XDG_DATA_HOME/portico, or
+// ~/.local/share/portico. It is never a temporary directory, which the system may clear.
+func DefaultDataHome() (string, error) {
+	// The XDG spec says a relative XDG_DATA_HOME is invalid and must be ignored.
+	if x := os.Getenv("XDG_DATA_HOME"); filepath.IsAbs(x) {
+		return filepath.Join(x, "portico"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find a directory for downloaded Envoy binaries: %w", err)
+	}
+	return filepath.Join(home, ".local", "share", "portico"), nil
+}
+
+// Acquire resolves the Envoy to run. An explicitPath (from --envoy-path or PORTICO_ENVOY_PATH)
+// is used as given or is an error: the user asked for that binary, so another one would be a
+// surprise. Otherwise Acquire tries, in order, the cached download of version, a fresh download
+// through func-e, and an envoy on PATH. When all fail, the error lists every attempt and how to
+// fix it. Every binary returned has answered `--version`.
+func (a *Acquirer) Acquire(ctx context.Context, explicitPath, version string) (Envoy, error) {
+	if explicitPath != "" {
+		return a.explicit(ctx, explicitPath)
+	}
+	if version == "" {
+		version = DefaultEnvoyVersion
+	}
+	if !patchVersion.MatchString(version) {
+		return Envoy{}, fmt.Errorf("envoy version %q is not a full release version such as %s", version, DefaultEnvoyVersion)
+	}
+
+	var attempts []error
+	dataHome, err := a.dataHome()
+	if err != nil {
+		attempts = append(attempts, fmt.Errorf("cache and download: %w; set XDG_DATA_HOME or HOME", err))
+	} else {
+		e, err := a.fromCache(ctx, dataHome, version)
+		if err == nil {
+			return e, nil
+		}
+		attempts = append(attempts, err)
+
+		e, err = a.download(ctx, dataHome, version)
+		if err == nil {
+			return e, nil
+		}
+		if ctx.Err() != nil { // the caller gave up: trying PATH would ignore that
+			return Envoy{}, fmt.Errorf("acquire envoy %s: %w", version, ctx.Err())
+		}
+		attempts = append(attempts, err)
+	}
+
+	e, err := a.fromPath(ctx, version)
+	if err == nil {
+		return e, nil
+	}
+	attempts = append(attempts, err)
+
+	return Envoy{}, fmt.Errorf("no usable envoy %s; tried, in order:\n%w\n"+
+		"or point Portico at an Envoy binary with --envoy-path or PORTICO_ENVOY_PATH",
+		version, errors.Join(attempts...))
+}
+
+// explicit checks a binary the user named, giving a specific reason when it cannot work.
+func (a *Acquirer) explicit(ctx context.Context, path string) (Envoy, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return Envoy{}, fmt.Errorf("envoy path %q: %w", path, err)
+	}
+	info, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return Envoy{}, fmt.Errorf("envoy path %s does not exist: fix --envoy-path or PORTICO_ENVOY_PATH, or unset both to let Portico download Envoy", abs)
+	case err != nil:
+		return Envoy{}, fmt.Errorf("envoy path %s: %w", abs, err)
+	case info.IsDir():
+		return Envoy{}, fmt.Errorf("envoy path %s is a directory: name the envoy binary itself", abs)
+	case info.Mode().Perm()&0o111 == 0:
+		return Envoy{}, fmt.Errorf("envoy path %s is not executable: run chmod +x on it", abs)
+	}
+	v, err := EnvoyVersion(ctx, abs)
+	if err != nil {
+		return Envoy{}, fmt.Errorf("envoy path %s does not run as Envoy: %w", abs, err)
+	}
+	a.logger().Info("using the envoy named by the user", "path", abs, "version", v)
+	return Envoy{Path: abs, Version: v, Source: "flag"}, nil
+}
+
+// fromCache returns a previous download. A cached binary that no longer runs (a partial copy,
+// a changed file) is removed so that the download which follows can replace it.
+func (a *Acquirer) fromCache(ctx context.Context, dataHome, version string) (Envoy, error) {
+	path := installedEnvoy(dataHome, version)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return Envoy{}, fmt.Errorf("cache: %s is not there yet; the download fills it", path)
+	} else if err != nil {
+		return Envoy{}, fmt.Errorf("cache: %w; fix the permissions of %s or choose another data directory", err, dataHome)
+	}
+	v, err := EnvoyVersion(ctx, path)
+	if err == nil && v != version {
+		err = fmt.Errorf("it reports version %s", v)
+	}
+	if err != nil {
+		dir := versionDir(path)
+		a.logger().Warn("removing a cached envoy that does not work", "path", path, "error", err)
+		if rmErr := os.RemoveAll(dir); rmErr != nil {
+			return Envoy{}, fmt.Errorf("cache: %s is broken (%v) and could not be removed: %w; delete %s", path, err, rmErr, dir)
+		}
+		return Envoy{}, fmt.Errorf("cache: %s was broken (%v) and has been removed", path, err)
+	}
+	a.logger().Debug("using cached envoy", "path", path, "version", v)
+	return Envoy{Path: path, Version: v, Source: "cache"}, nil
+}
+
+// download installs version through func-e. func-e has no install-only call, so it runs the
+// downloaded binary with --version, which exits at once.
+//
+// func-e installs into a private staging directory that is renamed into the cache only after
+// the checksum and a test run both pass. func-e checks the checksum only after it has unpacked
+// the archive, and two Porticos may download at once: staging keeps both a rejected archive and
+// a half-written one out of the cache.
+func (a *Acquirer) download(ctx context.Context, dataHome, version string) (Envoy, error) {
+	source := a.VersionsURL
+	if source == "" {
+		source = "func-e's default Envoy versions URL"
+	}
+	fail := func(err error) (Envoy, error) {
+		return Envoy{}, fmt.Errorf("download: Envoy %s from %s: %w; check that this machine can reach it (HTTPS_PROXY is honoured), or install Envoy yourself", version, source, err)
+	}
+
+	if err := os.MkdirAll(dataHome, 0o750); err != nil {
+		return fail(err)
+	}
+	staging, err := os.MkdirTemp(dataHome, ".download-")
+	if err != nil {
+		return fail(err)
+	}
+	defer func() {
+		if err := os.RemoveAll(staging); err != nil {
+			a.logger().Warn("could not remove envoy download staging directory", "path", staging, "error", err)
+		}
+	}()
+
+	// A transport of our own so a dead network fails quickly; it keeps the proxy settings of
+	// the default one.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.DialContext = (&net.Dialer{Timeout: dialTimeout}).DialContext
+	transport.ResponseHeaderTimeout = responseHeaderTimeout
+	defer transport.CloseIdleConnections()
+
+	var status, stdout, stderr lockedBuffer
+	opts := []api.RunOption{
+		api.EnvoyVersion(version),
+		api.DataHome(filepath.Join(staging, "data")),
+		// func-e's other directories hold run logs and a version preference that Portico does
+		// not use; they live in staging so the user's own func-e directories stay untouched.
+		api.ConfigHome(filepath.Join(staging, "config")),
+		api.StateHome(filepath.Join(staging, "state")),
+		api.RuntimeDir(filepath.Join(staging, "run")),
+		api.Out(&status),
+		api.EnvoyOut(&stdout),
+		api.EnvoyErr(&stderr),
+		api.HTTPTransport(transport),
+	}
+	if a.VersionsURL != "" {
+		opts = append(opts, api.EnvoyVersionsURL(a.VersionsURL))
+	}
+
+	a.logger().Info("downloading envoy", "version", version, "from", source, "into", dataHome)
+	start := time.Now()
+	runCtx, cancel := context.WithTimeout(ctx, downloadTimeout)
+	err = a.Run(runCtx, []string{"--version"}, opts...)
+	cancel()
+	a.logger().Debug("func-e finished", "status", status.String(), "envoy_stdout", stdout.String(), "envoy_stderr", stderr.String(), "error", err)
+	if err != nil {
+		return fail(err)
+	}
+
+	// func-e ran the staged binary with --version and exited cleanly; what it printed is the
+	// proof that the binary runs and is the release asked for.
+	v, err := parseEnvoyVersion([]byte(stdout.String()))
+	if err != nil {
+		return fail(fmt.Errorf("the downloaded binary: %w", err))
+	}
+	if v != version {
+		return fail(fmt.Errorf("the downloaded binary reports version %s", v))
+	}
+
+	staged := installedEnvoy(filepath.Join(staging, "data"), version)
+	final := installedEnvoy(dataHome, version)
+	if err := os.MkdirAll(filepath.Join(dataHome, "envoy-versions"), 0o750); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(versionDir(staged), versionDir(final)); err != nil {
+		// Another Portico may have finished the same download first; its copy is as good.
+		if e, cacheErr := a.fromCache(ctx, dataHome, version); cacheErr == nil {
+			return e, nil
+		}
+		return fail(fmt.Errorf("move the download into the cache: %w", err))
+	}
+	a.logger().Info("downloaded envoy", "version", v, "path", final, "took", time.Since(start).Round(time.Millisecond))
+	return Envoy{Path: final, Version: v, Source: "download"}, nil
+}
+
+// fromPath is the last resort: an envoy the user installed, whatever its version, with a
+// warning because Portico was not tested against every release.
+func (a *Acquirer) fromPath(ctx context.Context, version string) (Envoy, error) {
+	path, err := a.LookPath("envoy")
+	if err != nil {
+		return Envoy{}, fmt.Errorf("PATH: no envoy found (%w); install Envoy %s and put it on PATH", err, version)
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	v, err := EnvoyVersion(ctx, path)
+	if err != nil {
+		return Envoy{}, fmt.Errorf("PATH: %s does not run as Envoy: %w; replace it with Envoy %s", path, err, version)
+	}
+	msg := "using envoy from PATH because Envoy " + version + " could not be cached or downloaded"
+	if v != version {
+		msg += "; its version differs from the one Portico is tested with"
+	}
+	a.logger().Warn(msg, "path", path, "version", v, "wanted", version)
+	return Envoy{Path: path, Version: v, Source: "path"}, nil
+}
+
+// EnvoyVersion runs `envoy --version` and returns the release it reports, e.g. "1.40.0".
+func EnvoyVersion(ctx context.Context, path string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, versionTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "--version").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %w (output: %q)", path, err, shorten(out))
+	}
+	return parseEnvoyVersion(out)
+}
+
+// parseEnvoyVersion reads the release from `envoy --version` output.
+func parseEnvoyVersion(out []byte) (string, error) {
+	m := envoyVersionLine.FindSubmatch(out)
+	if m == nil {
+		return "", fmt.Errorf("no Envoy version in --version output %q", shorten(out))
+	}
+	return string(m[1]), nil
+}
+
+// shorten keeps error messages readable when a binary prints a lot.
+func shorten(out []byte) string {
+	const limit = 200
+	s := strings.TrimSpace(string(out))
+	if len(s) > limit {
+		s = s[:limit] + "..."
+	}
+	return s
+}
+
+// installedEnvoy is where func-e installs version under dataHome.
+func installedEnvoy(dataHome, version string) string {
+	return filepath.Join(dataHome, "envoy-versions", version, "bin", "envoy")
+}
+
+// versionDir is the directory of one installed version, given its envoy binary.
+func versionDir(envoyPath string) string {
+	return filepath.Dir(filepath.Dir(envoyPath))
+}
+
+func (a *Acquirer) dataHome() (string, error) {
+	if a.DataHome != "" {
+		return a.DataHome, nil
+	}
+	return DefaultDataHome()
+}
+
+func (a *Acquirer) logger() *slog.Logger {
+	if a.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return a.Logger
+}
+
+// lockedBuffer collects func-e's output, which it may write from more than one goroutine.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,481 @@
+package supervisor
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/func-e/api"
+
+	"github.com/portico-gw/portico/internal/envoytest"
+)
+
+// releaseArchive is an Envoy release archive laid out like the official ones, built once per
+// test binary from the provisioned Envoy: it is about 30 MB, too big to build per test. It is
+// held in memory so that nothing outlives the test binary.
+var releaseArchive struct {
+	once   sync.Once
+	data   []byte
+	sha256 string
+	err    error
+}
+
+// archiveName is the file name the official archive has on this platform.
+var archiveName = fmt.Sprintf("envoy-%s-%s-%s.tar.xz", DefaultEnvoyVersion, runtime.GOOS, runtime.GOARCH)
+
+// buildArchive returns the release archive and its SHA-256, building it on first use.
+func buildArchive(t *testing.T) (archive []byte, sum string) {
+	t.Helper()
+	envoy := envoytest.Binary(t)
+	releaseArchive.once.Do(func() {
+		releaseArchive.data, releaseArchive.err = tarXZ(envoy)
+		sum := sha256.Sum256(releaseArchive.data)
+		releaseArchive.sha256 = hex.EncodeToString(sum[:])
+	})
+	if releaseArchive.err != nil {
+		t.Fatalf("build release archive: %v", releaseArchive.err)
+	}
+	return releaseArchive.data, releaseArchive.sha256
+}
+
+// tarXZ packs envoy as <top>/bin/envoy with the tar and xz commands, as Envoy's releases are.
+func tarXZ(envoy string) ([]byte, error) {
+	dir, err := os.MkdirTemp("", "portico-archive-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	top := strings.TrimSuffix(archiveName, ".tar.xz")
+	if err := os.MkdirAll(filepath.Join(dir, top, "bin"), 0o755); err != nil {
+		return nil, err
+	}
+	// A symbolic link that tar follows (-h) saves copying 100 MB.
+	if err := os.Symlink(envoy, filepath.Join(dir, top, "bin", "envoy")); err != nil {
+		return nil, err
+	}
+	// -0: the archive only has to be valid xz; the fastest preset keeps the test quick.
+	cmd := exec.Command("sh", "-c", `tar -chf - "$1" | xz -0 -T2`, "sh", top)
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("tar | xz: %w: %s", err, stderr.String())
+	}
+	return stdout.Bytes(), nil
+}
+
+// releaseServer serves an envoy-versions JSON and the archive it names, counting requests.
+type releaseServer struct {
+	*httptest.Server
+	versionRequests, archiveRequests atomic.Int32
+}
+
+// newReleaseServer lists DefaultEnvoyVersion with the given checksum for the archive.
+func newReleaseServer(t *testing.T, archive []byte, sum string) *releaseServer {
+	t.Helper()
+	s := &releaseServer{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /envoy-versions.json", func(w http.ResponseWriter, r *http.Request) {
+		s.versionRequests.Add(1)
+		platform := runtime.GOOS + "/" + runtime.GOARCH
+		body := map[string]any{
+			"latestVersion": DefaultEnvoyVersion,
+			"versions": map[string]any{
+				DefaultEnvoyVersion: map[string]any{
+					"releaseDate": "2026-01-13",
+					"tarballs":    map[string]string{platform: s.URL + "/" + archiveName},
+				},
+			},
+			"sha256sums": map[string]string{archiveName: sum},
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if err := json.NewEncoder(w).Encode(body); err != nil {
+			t.Errorf("encode versions: %v", err)
+		}
+	})
+	mux.HandleFunc("GET /"+archiveName, func(w http.ResponseWriter, r *http.Request) {
+		s.archiveRequests.Add(1)
+		http.ServeContent(w, r, archiveName, time.Time{}, bytes.NewReader(archive))
+	})
+	s.Server = httptest.NewServer(mux) // listens on 127.0.0.1
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *releaseServer) versionsURL() string { return s.URL + "/envoy-versions.json" }
+
+// refusedURL is a loopback URL nothing listens on: the closest an offline test gets to a
+// machine without network.
+func refusedURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return "http://" + addr + "/envoy-versions.json"
+}
+
+// isolateHome points HOME and the XDG directories at empty temporary directories, so a test
+// cannot touch the real ones and can check nothing was written to them.
+func isolateHome(t *testing.T) (home string) {
+	t.Helper()
+	home = t.TempDir()
+	t.Setenv("HOME", home)
+	for _, v := range []string{"XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR"} {
+		t.Setenv(v, "")
+	}
+	return home
+}
+
+func noEnvoyOnPath(string) (string, error) { return "", exec.ErrNotFound }
+
+// logBuffer collects log records as text; slog handlers may be called concurrently.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newTestAcquirer(t *testing.T, dataHome, versionsURL string) (*Acquirer, *logBuffer) {
+	t.Helper()
+	logs := &logBuffer{}
+	a := NewAcquirer(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	a.DataHome = dataHome
+	a.VersionsURL = versionsURL
+	a.LookPath = noEnvoyOnPath
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("acquirer logs:\n%s", logs)
+		}
+	})
+	return a, logs
+}
+
+// envoyFiles lists every file named envoy under dir: after a failed download there must be none.
+func envoyFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var found []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Name() == "envoy" && !d.IsDir() {
+			found = append(found, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+func TestAcquireDownloadsThenUsesCache(t *testing.T) {
+	archive, sum := buildArchive(t)
+	home := isolateHome(t)
+	srv := newReleaseServer(t, archive, sum)
+	dataHome := t.TempDir()
+	ctx := t.Context()
+
+	a, _ := newTestAcquirer(t, dataHome, srv.versionsURL())
+	got, err := a.Acquire(ctx, "", DefaultEnvoyVersion)
+	if err != nil {
+		t.Fatalf("Acquire: %v", err)
+	}
+	want := Envoy{Path: installedEnvoy(dataHome, DefaultEnvoyVersion), Version: DefaultEnvoyVersion, Source: "download"}
+	if got != want {
+		t.Fatalf("Acquire = %+v, want %+v", got, want)
+	}
+	out, err := exec.CommandContext(ctx, got.Path, "--version").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "/"+DefaultEnvoyVersion+"/") {
+		t.Fatalf("downloaded envoy --version: %v\n%s", err, out)
+	}
+	if v, a := srv.versionRequests.Load(), srv.archiveRequests.Load(); v != 1 || a != 1 {
+		t.Errorf("server saw %d versions and %d archive requests, want 1 and 1", v, a)
+	}
+
+	// func-e's scratch directories are gone; only the cache remains.
+	entries, err := os.ReadDir(dataHome)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != "envoy-versions" {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("data home holds %v, want only envoy-versions", names)
+	}
+	// Nothing was written to the user's own func-e (or any other) directories.
+	if entries, err := os.ReadDir(home); err != nil || len(entries) != 0 {
+		t.Errorf("home directory has %d entries (err %v), want none", len(entries), err)
+	}
+
+	again, _ := newTestAcquirer(t, dataHome, srv.versionsURL())
+	got, err = again.Acquire(ctx, "", DefaultEnvoyVersion)
+	if err != nil {
+		t.Fatalf("second Acquire: %v", err)
+	}
+	want.Source = "cache"
+	if got != want {
+		t.Errorf("second Acquire = %+v, want %+v", got, want)
+	}
+	if v, a := srv.versionRequests.Load(), srv.archiveRequests.Load(); v != 1 || a != 1 {
+		t.Errorf("after the cache hit the server saw %d versions and %d archive requests, want still 1 and 1", v, a)
+	}
+}
+
+func TestAcquireReplacesBrokenCache(t *testing.T) {
+	archive, sum := buildArchive(t)
+	isolateHome(t)
+	srv := newReleaseServer(t, archive, sum)
+	dataHome := t.TempDir()
+
+	// A cached file that is not Envoy, as a truncated copy would be.
+	broken := installedEnvoy(dataHome, DefaultEnvoyVersion)
+	if err := os.MkdirAll(filepath.Dir(broken), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(broken, []byte("#!/bin/sh\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	a, logs := newTestAcquirer(t, dataHome, srv.versionsURL())
+	got, err := a.Acquire(t.Context(), "", DefaultEnvoyVersion)
+	if err != nil {
+		t.Fatalf("Acquire: %v", err)
+	}
+	if got.Source != "download" || got.Version != DefaultEnvoyVersion || got.Path != broken {
+		t.Errorf("Acquire = %+v, want a fresh download at %s", got, broken)
+	}
+	if !strings.Contains(logs.String(), "removing a cached envoy that does not work") {
+		t.Errorf("no warning about the broken cache in the logs:\n%s", logs)
+	}
+}
+
+func TestAcquireRejectsWrongChecksum(t *testing.T) {
+	archive, _ := buildArchive(t)
+	isolateHome(t)
+	wrong := hex.EncodeToString(make([]byte, sha256.Size))
+	srv := newReleaseServer(t, archive, wrong)
+	dataHome := t.TempDir()
+
+	a, _ := newTestAcquirer(t, dataHome, srv.versionsURL())
+	got, err := a.Acquire(t.Context(), "", DefaultEnvoyVersion)
+	if err == nil {
+		t.Fatalf("Acquire accepted an archive with the wrong checksum: %+v", got)
+	}
+	for _, w := range []string{"download:", "SHA-256", wrong} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not mention %q:\n%v", w, err)
+		}
+	}
+	if srv.archiveRequests.Load() != 1 {
+		t.Errorf("archive requested %d times, want 1", srv.archiveRequests.Load())
+	}
+	if found := envoyFiles(t, dataHome); len(found) != 0 {
+		t.Errorf("a rejected download left binaries behind: %v", found)
+	}
+}
+
+func TestAcquireFallsBackToPath(t *testing.T) {
+	envoy := envoytest.Binary(t)
+	isolateHome(t)
+
+	a, logs := newTestAcquirer(t, t.TempDir(), refusedURL(t))
+	var looked []string
+	a.LookPath = func(name string) (string, error) {
+		looked = append(looked, name)
+		return envoy, nil
+	}
+	start := time.Now()
+	got, err := a.Acquire(t.Context(), "", DefaultEnvoyVersion)
+	if err != nil {
+		t.Fatalf("Acquire: %v", err)
+	}
+	if elapsed := time.Since(start); elapsed > 15*time.Second {
+		t.Errorf("falling back took %v; an unreachable download must fail fast", elapsed)
+	}
+	if got.Source != "path" || got.Path != envoy || got.Version != DefaultEnvoyVersion {
+		t.Errorf("Acquire = %+v, want %s from PATH", got, envoy)
+	}
+	if len(looked) != 1 || looked[0] != "envoy" {
+		t.Errorf("LookPath called with %q, want [envoy]", looked)
+	}
+	if l := logs.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, "version="+DefaultEnvoyVersion) || !strings.Contains(l, "using envoy from PATH") {
+		t.Errorf("no WARN naming the PATH envoy's version in the logs:\n%s", l)
+	}
+}
+
+func TestAcquireReportsEveryAttempt(t *testing.T) {
+	isolateHome(t)
+	dataHome := t.TempDir()
+	versionsURL := refusedURL(t)
+	a, _ := newTestAcquirer(t, dataHome, versionsURL)
+
+	got, err := a.Acquire(t.Context(), "", DefaultEnvoyVersion)
+	if err == nil {
+		t.Fatalf("Acquire found %+v with nothing available", got)
+	}
+	for _, w := range []string{
+		"no usable envoy " + DefaultEnvoyVersion,
+		"cache: " + installedEnvoy(dataHome, DefaultEnvoyVersion) + " is not there yet",
+		"download: Envoy " + DefaultEnvoyVersion + " from " + versionsURL,
+		"connection refused",
+		"PATH: no envoy found",
+		"--envoy-path or PORTICO_ENVOY_PATH",
+	} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not mention %q:\n%v", w, err)
+		}
+	}
+	if !errors.Is(err, exec.ErrNotFound) {
+		t.Errorf("error does not wrap the PATH lookup failure: %v", err)
+	}
+}
+
+// failingRun stands in for func-e where a test proves it is never called.
+func failingRun(t *testing.T) api.RunFunc {
+	return func(context.Context, []string, ...api.RunOption) error {
+		t.Error("func-e was called")
+		return errors.New("func-e must not be called")
+	}
+}
+
+func TestAcquireExplicitPath(t *testing.T) {
+	envoy := envoytest.Binary(t)
+	dir := t.TempDir()
+	notExecutable := filepath.Join(dir, "plain")
+	if err := os.WriteFile(notExecutable, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	notEnvoy := filepath.Join(dir, "not-envoy")
+	if err := os.WriteFile(notEnvoy, []byte("#!/bin/sh\necho hello\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name, path, wantErr string
+	}{
+		{"real envoy", envoy, ""},
+		{"missing", filepath.Join(dir, "missing"), "does not exist"},
+		{"directory", dir, "is a directory"},
+		{"not executable", notExecutable, "is not executable"},
+		{"not envoy", notEnvoy, "does not run as Envoy"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, _ := newTestAcquirer(t, t.TempDir(), refusedURL(t))
+			a.Run = failingRun(t)
+			a.LookPath = func(string) (string, error) {
+				t.Error("PATH was searched although the user named a binary")
+				return envoy, nil
+			}
+			got, err := a.Acquire(t.Context(), tc.path, DefaultEnvoyVersion)
+			if tc.wantErr == "" {
+				want := Envoy{Path: tc.path, Version: DefaultEnvoyVersion, Source: "flag"}
+				if err != nil || got != want {
+					t.Errorf("Acquire = %+v, %v; want %+v", got, err, want)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), tc.path) {
+				t.Errorf("Acquire = %+v, %v; want an error naming %s and saying %q", got, err, tc.path, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestAcquireRejectsPartialVersion(t *testing.T) {
+	a, _ := newTestAcquirer(t, t.TempDir(), refusedURL(t))
+	a.Run = failingRun(t)
+	_, err := a.Acquire(t.Context(), "", "1.40")
+	if err == nil || !strings.Contains(err.Error(), `"1.40" is not a full release version`) {
+		t.Errorf("Acquire(1.40) error = %v, want a request for a full version", err)
+	}
+}
+
+func TestEnvoyVersion(t *testing.T) {
+	envoy := envoytest.Binary(t)
+	got, err := EnvoyVersion(t.Context(), envoy)
+	if err != nil || got != DefaultEnvoyVersion {
+		t.Errorf("EnvoyVersion(%s) = %q, %v; want %q", envoy, got, err, DefaultEnvoyVersion)
+	}
+	if _, err := EnvoyVersion(t.Context(), filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("EnvoyVersion of a missing binary succeeded")
+	}
+}
+
+func TestParseEnvoyVersion(t *testing.T) {
+	for _, tc := range []struct {
+		name, out, want string
+	}{
+		{"release", "\nenvoy  version: 9e5580933739775e8bce696a57a2e1bc99368f23/1.40.0/Clean/RELEASE/BoringSSL\n\n", "1.40.0"},
+		{"dev build", "envoy  version: 0123abcd/1.41.0-dev/Modified/DEBUG/BoringSSL-FIPS", "1.41.0-dev"},
+		{"no version", "hello", ""},
+		{"not a release", "envoy  version: 0123abcd/main/Clean/RELEASE/BoringSSL", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseEnvoyVersion([]byte(tc.out))
+			if got != tc.want || (err != nil) != (tc.want == "") {
+				t.Errorf("parseEnvoyVersion(%q) = %q, %v; want %q", tc.out, got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDefaultDataHome(t *testing.T) {
+	for _, tc := range []struct {
+		name, xdg, home, want, wantErr string
+	}{
+		{"xdg", "/data", "/home/u", "/data/portico", ""},
+		{"relative xdg is ignored", "data", "/home/u", "/home/u/.local/share/portico", ""},
+		{"home", "", "/home/u", "/home/u/.local/share/portico", ""},
+		{"neither", "", "", "", "$HOME is not defined"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("XDG_DATA_HOME", tc.xdg)
+			t.Setenv("HOME", tc.home)
+			got, err := DefaultDataHome()
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("DefaultDataHome() = %q, %v; want an error saying %q", got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("DefaultDataHome() = %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
