@@ -8,7 +8,6 @@
 package bootstrap
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -21,10 +20,10 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
-	"gopkg.in/yaml.v3"
+
+	"github.com/portico-gw/portico/internal/protoyaml"
 )
 
 // XDSClusterName names the static cluster through which Envoy reaches Portico's xDS server.
@@ -191,36 +190,11 @@ func checkOptions(opts *Options) (netip.Addr, error) {
 // declaration order with proto (snake_case) names, the same spelling as Envoy's documentation,
 // and the same bootstrap always renders to the same bytes.
 func Marshal(b *bootstrapv3.Bootstrap) ([]byte, error) {
-	// protojson deliberately varies its whitespace between runs, so its output is re-encoded
-	// through a YAML node tree, which keeps the field order and fixes the layout.
-	js, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(b)
+	out, err := protoyaml.Marshal(b)
 	if err != nil {
-		return nil, fmt.Errorf("encode envoy bootstrap as json: %w", err)
+		return nil, fmt.Errorf("encode envoy bootstrap: %w", err)
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(js, &doc); err != nil {
-		return nil, fmt.Errorf("re-read envoy bootstrap json: %w", err)
-	}
-	plainStyle(&doc)
-	var out bytes.Buffer
-	enc := yaml.NewEncoder(&out)
-	enc.SetIndent(2) // the indentation of Envoy's own examples
-	if err := enc.Encode(&doc); err != nil {
-		return nil, fmt.Errorf("encode envoy bootstrap as yaml: %w", err)
-	}
-	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("encode envoy bootstrap as yaml: %w", err)
-	}
-	return out.Bytes(), nil
-}
-
-// plainStyle drops the JSON quoting and flow style the parser recorded. The encoder still
-// quotes any string that would otherwise read back as another type, so meaning is unchanged.
-func plainStyle(n *yaml.Node) {
-	n.Style = 0
-	for _, c := range n.Content {
-		plainStyle(c)
-	}
+	return out, nil
 }
 
 // Write stores b at path as YAML, readable only by its owner, replacing any previous file in one

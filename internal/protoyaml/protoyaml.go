@@ -1,9 +1,10 @@
-// Package protoyaml renders protobuf messages as stable, readable YAML (proto3 JSON mapping,
-// keys sorted), for golden files, `portico bootstrap` and config dumps. It does no I/O.
+// Package protoyaml renders protobuf messages as stable, readable YAML in the style of Envoy's
+// own examples: snake_case field names in proto order, two-space indent. It serves golden files,
+// `portico bootstrap` and config dumps, and does no I/O.
 package protoyaml
 
 import (
-	"encoding/json"
+	"bytes"
 	"fmt"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -11,46 +12,65 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Marshal renders msg as YAML.
+// Marshal renders msg as one YAML document.
 func Marshal(msg proto.Message) ([]byte, error) {
-	v, err := generic(msg)
+	n, err := node(msg)
 	if err != nil {
 		return nil, err
 	}
-	return toYAML(v)
+	return encode(n)
 }
 
 // MarshalList renders several messages as one YAML list, in the order given.
 func MarshalList[T proto.Message](msgs []T) ([]byte, error) {
-	list := make([]any, 0, len(msgs))
+	seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
 	for _, m := range msgs {
-		v, err := generic(m)
+		n, err := node(m)
 		if err != nil {
 			return nil, err
 		}
-		list = append(list, v)
+		seq.Content = append(seq.Content, n)
 	}
-	return toYAML(list)
+	return encode(seq)
 }
 
-// generic converts msg to plain maps and lists. protojson output is deliberately unstable in
-// whitespace; going through a generic value makes it stable and sorts the keys.
-func generic(msg proto.Message) (any, error) {
-	js, err := protojson.Marshal(msg)
+// node converts msg to a YAML node tree. protojson deliberately varies its whitespace between
+// runs, so its output is re-read as YAML (JSON is YAML), which keeps the field order and lets
+// the encoder fix the layout.
+func node(msg proto.Message) (*yaml.Node, error) {
+	js, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(msg)
 	if err != nil {
-		return nil, fmt.Errorf("marshal %T to json: %w", msg, err)
+		return nil, fmt.Errorf("encode %T as json: %w", msg, err)
 	}
-	var v any
-	if err := json.Unmarshal(js, &v); err != nil {
-		return nil, fmt.Errorf("reparse %T json: %w", msg, err)
+	var doc yaml.Node
+	if err := yaml.Unmarshal(js, &doc); err != nil {
+		return nil, fmt.Errorf("re-read %T json: %w", msg, err)
 	}
-	return v, nil
+	plainStyle(&doc)
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		return doc.Content[0], nil
+	}
+	return &doc, nil
 }
 
-func toYAML(v any) ([]byte, error) {
-	out, err := yaml.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("marshal to yaml: %w", err)
+// plainStyle drops the JSON quoting and flow style the parser recorded. The encoder still
+// quotes any string that would otherwise read back as another type, so meaning is unchanged.
+func plainStyle(n *yaml.Node) {
+	n.Style = 0
+	for _, c := range n.Content {
+		plainStyle(c)
 	}
-	return out, nil
+}
+
+func encode(n *yaml.Node) ([]byte, error) {
+	var out bytes.Buffer
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2)
+	if err := enc.Encode(n); err != nil {
+		return nil, fmt.Errorf("encode yaml: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("encode yaml: %w", err)
+	}
+	return out.Bytes(), nil
 }
