@@ -1,0 +1,354 @@
+package xds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/log"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
+	server "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc"
+)
+
+const (
+	// historyLimit bounds how many generations are remembered for WaitACK.
+	historyLimit = 64
+	// stopTimeout bounds the graceful stop; streams end with the Serve context, so it is only
+	// reached if a client ignores the shutdown.
+	stopTimeout = 5 * time.Second
+	// maxSocketPath is the usable length of sun_path on Linux (108 bytes with the NUL).
+	maxSocketPath = 107
+)
+
+// Server is the xDS server for one Envoy node. Push, WaitACK and Status are safe for concurrent
+// use; Serve runs the gRPC side and may be called again after it returns.
+type Server struct {
+	logger *slog.Logger
+	nodeID string
+	cache  cache.SnapshotCache
+
+	mu sync.Mutex
+	// changed is closed and replaced whenever anything WaitACK or Status reports changes.
+	changed chan struct{}
+	// lastGen is the last generation number handed out (or set by SetInitialGeneration).
+	lastGen uint64
+	// served is the generation in the cache, nil before the first push.
+	served *generation
+	// lastGood is the last fully ACKed generation, the target of a rollback.
+	lastGood *generation
+	// gens holds the most recent generations by number, for ACK accounting and WaitACK.
+	gens    map[uint64]*generation
+	streams map[int64]*streamState
+	// current is the newest open ADS stream: the one whose ACKs count. 0 when none.
+	current  int64
+	lastNACK *NACKError
+}
+
+// New returns a server that serves configuration to the Envoy whose node id is nodeID.
+func New(logger *slog.Logger, nodeID string) *Server {
+	return &Server{
+		logger:  logger,
+		nodeID:  nodeID,
+		cache:   cache.NewSnapshotCache(true, cache.IDHash{}, libraryLogger(logger)),
+		changed: make(chan struct{}),
+		gens:    make(map[uint64]*generation),
+		streams: make(map[int64]*streamState),
+	}
+}
+
+// libraryLogger routes go-control-plane's own logging into logger. Its info lines (stale
+// nonces, new watches) are protocol chatter, so they go to debug.
+func libraryLogger(logger *slog.Logger) log.Logger {
+	l := logger.With("component", "go-control-plane")
+	return log.LoggerFuncs{
+		DebugFunc: func(format string, args ...any) { l.Debug(fmt.Sprintf(format, args...)) },
+		InfoFunc:  func(format string, args ...any) { l.Debug(fmt.Sprintf(format, args...)) },
+		WarnFunc:  func(format string, args ...any) { l.Warn(fmt.Sprintf(format, args...)) },
+		ErrorFunc: func(format string, args ...any) { l.Error(fmt.Sprintf(format, args...)) },
+	}
+}
+
+// Serve listens on socketPath (parent dir created 0700 if missing; a stale socket file removed;
+// the socket chmod 0600 before accepting) and serves until ctx is done, then stops gracefully.
+// It returns nil after a shutdown caused by ctx.
+func (s *Server) Serve(ctx context.Context, socketPath string) error {
+	l, err := listenUnix(socketPath)
+	if err != nil {
+		return err
+	}
+	grpcServer := grpc.NewServer()
+	// Ordered ADS sends a snapshot's types in dependency order (clusters before listeners,
+	// listeners before routes) over the single stream, as the ADS protocol expects.
+	xdsServer := server.NewServer(ctx, s.cache, s.callbacks(),
+		sotw.WithOrderedADS(), sotw.WithLogger(libraryLogger(s.logger)))
+	discovery.RegisterAggregatedDiscoveryServiceServer(grpcServer, xdsServer)
+
+	served := make(chan error, 1)
+	go func() { served <- grpcServer.Serve(l) }()
+	s.logger.Info("xds server listening", "socket", socketPath)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve xds on %s: %w", socketPath, err)
+	case <-ctx.Done():
+	}
+	stopped := make(chan struct{})
+	go func() {
+		grpcServer.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(stopTimeout):
+		s.logger.Warn("xds server did not stop gracefully in time; closing streams", "timeout", stopTimeout)
+		grpcServer.Stop()
+		<-stopped
+	}
+	if err := <-served; err != nil {
+		return fmt.Errorf("serve xds on %s: %w", socketPath, err)
+	}
+	s.logger.Info("xds server stopped", "socket", socketPath)
+	return nil
+}
+
+// listenUnix prepares socketPath and listens on it. Only the owner may connect: the directory
+// is created 0700 and the socket made 0600 before the first Accept.
+func listenUnix(socketPath string) (net.Listener, error) {
+	if len(socketPath) > maxSocketPath {
+		return nil, fmt.Errorf("xds socket path %q is %d bytes long; the limit is %d", socketPath, len(socketPath), maxSocketPath)
+	}
+	dir := filepath.Dir(socketPath)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create xds socket directory: %w", err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("check xds socket directory: %w", err)
+	}
+	if err := removeStaleSocket(socketPath); err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("unix", socketPath)
+	if err != nil {
+		return nil, fmt.Errorf("listen on xds socket: %w", err)
+	}
+	if err := os.Chmod(socketPath, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("restrict xds socket permissions: %w", err)
+	}
+	return l, nil
+}
+
+// removeStaleSocket removes a socket left behind by a process that died, but refuses to touch
+// anything that is not a socket or a socket someone still answers on.
+func removeStaleSocket(socketPath string) error {
+	fi, err := os.Lstat(socketPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("check xds socket path: %w", err)
+	}
+	if fi.Mode()&fs.ModeSocket == 0 {
+		return fmt.Errorf("xds socket path %s exists and is not a socket; remove it or choose another path", socketPath)
+	}
+	if conn, err := net.DialTimeout("unix", socketPath, time.Second); err == nil {
+		conn.Close()
+		return fmt.Errorf("xds socket %s is in use by another process", socketPath)
+	}
+	if err := os.Remove(socketPath); err != nil {
+		return fmt.Errorf("remove stale xds socket: %w", err)
+	}
+	return nil
+}
+
+// SetInitialGeneration makes the next Push generation gen+1, so that a restarted Portico keeps
+// numbering where it stopped (Envoy compares versions for equality only, but people read them).
+// It must be called before the first Push.
+func (s *Server) SetInitialGeneration(gen uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.served != nil {
+		return fmt.Errorf("set initial generation %d: generation %d is already pushed", gen, s.served.number)
+	}
+	s.lastGen = gen
+	return nil
+}
+
+// Push makes res the served configuration as a new generation. It checks snapshot consistency
+// (Snapshot.Consistent()) and each resource's own validation rules, and returns an error without
+// changing anything if either fails. If res is equal (proto.Equal per resource, order-insensitive
+// by name) to what is currently served, nothing is pushed and changed=false. Generations only go
+// up; the snapshot version string is the decimal generation.
+func (s *Server) Push(ctx context.Context, res Resources) (gen uint64, changed bool, err error) {
+	c, err := newContent(res)
+	if err != nil {
+		return 0, false, fmt.Errorf("push: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.served != nil && s.served.content.equal(c) {
+		return s.served.number, false, nil
+	}
+	g, err := s.publishLocked(ctx, c, 0)
+	if err != nil {
+		return 0, false, fmt.Errorf("push: %w", err)
+	}
+	return g.number, true, nil
+}
+
+// publishLocked stores c in the cache as the next generation. rollbackOf is the rejected
+// generation a rollback replaces, 0 for an ordinary push.
+func (s *Server) publishLocked(ctx context.Context, c content, rollbackOf uint64) (*generation, error) {
+	number := s.lastGen + 1
+	snap, err := c.snapshot(strconv.FormatUint(number, 10))
+	if err != nil {
+		return nil, err
+	}
+	g := &generation{number: number, content: c, required: requiredTypes(c, s.served), rollbackOf: rollbackOf}
+	if rollbackOf != 0 {
+		g.restored = s.lastGood.number
+	}
+	// The cache answers open watches through buffered channels with room for every type, so
+	// the send never waits; a cancelled ctx, however, would make it drop some answers at
+	// random. Values are kept, cancellation is not.
+	if err := s.cache.SetSnapshot(context.WithoutCancel(ctx), s.nodeID, snap); err != nil {
+		return nil, fmt.Errorf("set snapshot for generation %d: %w", number, err)
+	}
+	s.lastGen = number
+	s.served = g
+	s.gens[number] = g
+	if number > historyLimit {
+		delete(s.gens, number-historyLimit)
+	}
+	s.logger.Info("pushed xds generation", "generation", number, "rollback_of", rollbackOf,
+		"listeners", len(c[resource.ListenerType]), "routes", len(c[resource.RouteType]),
+		"clusters", len(c[resource.ClusterType]), "endpoints", len(c[resource.EndpointType]))
+	// A generation with nothing to ACK is applied as soon as it is published.
+	s.recomputeACKLocked()
+	s.notifyLocked()
+	return g, nil
+}
+
+// requiredTypes lists the types Envoy must ACK before g counts as applied: those with resources,
+// plus listeners and clusters that prev had, because Envoy subscribes to those by wildcard and
+// must ACK their removal. (Routes and endpoints are requested by name, and Envoy stops asking
+// for them once nothing references them, so their removal is never ACKed.)
+func requiredTypes(c content, prev *generation) []string {
+	out := slices.Sorted(maps.Keys(c))
+	if prev != nil {
+		for _, typeURL := range []string{resource.ClusterType, resource.ListenerType} {
+			if _, has := c[typeURL]; !has && len(prev.content[typeURL]) > 0 {
+				out = append(out, typeURL)
+			}
+		}
+	}
+	return out
+}
+
+// notifyLocked wakes every WaitACK.
+func (s *Server) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// Status is a snapshot of what the server serves and what Envoy has applied.
+type Status struct {
+	// PushedGeneration is the generation currently served, 0 before the first push.
+	PushedGeneration uint64
+	// ACKedGeneration is the last generation Envoy ACKed for every type in it, 0 if none.
+	ACKedGeneration uint64
+	// Connected reports whether an Envoy has an open ADS stream.
+	Connected bool
+	// RollbackOf is non-zero when the served generation is a rollback: it names the rejected
+	// generation that the rollback replaced.
+	RollbackOf uint64
+	// RestoredGeneration is, for a rollback, the ACKed generation whose content it re-publishes.
+	RestoredGeneration uint64
+	// LastNACK is Envoy's last rejection, nil if it rejected nothing since this server started.
+	LastNACK *NACKError
+}
+
+// Status reports pushed generation, last fully ACKed generation, whether an Envoy is connected,
+// and the last NACK.
+func (s *Server) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Status{Connected: s.current != 0}
+	if s.served != nil {
+		st.PushedGeneration = s.served.number
+		st.RollbackOf = s.served.rollbackOf
+		st.RestoredGeneration = s.served.restored
+	}
+	if s.lastGood != nil {
+		st.ACKedGeneration = s.lastGood.number
+	}
+	if s.lastNACK != nil {
+		n := *s.lastNACK
+		n.Names = append([]string(nil), s.lastNACK.Names...)
+		st.LastNACK = &n
+	}
+	return st
+}
+
+// WaitACK blocks until the connected Envoy has ACKed generation gen (or a later one) for every
+// resource type present in that generation, returns a *NACKError if Envoy rejected it, or
+// ctx.Err().
+//
+// Generations are examined from gen upwards and the first one with an outcome decides: a
+// rejection returns its *NACKError, an ACK returns nil. A rollback's ACK answers only a wait for
+// the rollback itself, since it says nothing about the newer content it replaced. Envoy may
+// skip generations superseded before it received them; those have no outcome of their own.
+func (s *Server) WaitACK(ctx context.Context, gen uint64) error {
+	for {
+		s.mu.Lock()
+		done, err := s.ackOutcomeLocked(gen)
+		changed := s.changed
+		s.mu.Unlock()
+		if done {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		}
+	}
+}
+
+func (s *Server) ackOutcomeLocked(gen uint64) (bool, error) {
+	if s.served == nil || gen == 0 || gen > s.served.number {
+		return true, fmt.Errorf("wait for ack: generation %d has not been pushed", gen)
+	}
+	for n := gen; n <= s.served.number; n++ {
+		g, ok := s.gens[n]
+		if !ok {
+			// Older than the remembered history: only the ACK level can answer.
+			if s.lastGood != nil && s.lastGood.number >= gen {
+				return true, nil
+			}
+			continue
+		}
+		switch {
+		case g.nack != nil:
+			return true, g.nack
+		case g.acked && (g.rollbackOf == 0 || n == gen):
+			return true, nil
+		}
+	}
+	return false, nil
+}
