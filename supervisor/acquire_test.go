@@ -5,21 +5,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,100 +21,6 @@ import (
 
 	"github.com/portico-gw/portico/internal/envoytest"
 )
-
-// releaseArchive is an Envoy release archive laid out like the official ones, built once per
-// test binary from the provisioned Envoy: it is about 30 MB, too big to build per test. It is
-// held in memory so that nothing outlives the test binary.
-var releaseArchive struct {
-	once   sync.Once
-	data   []byte
-	sha256 string
-	err    error
-}
-
-// archiveName is the file name the official archive has on this platform.
-var archiveName = fmt.Sprintf("envoy-%s-%s-%s.tar.xz", DefaultEnvoyVersion, runtime.GOOS, runtime.GOARCH)
-
-// buildArchive returns the release archive and its SHA-256, building it on first use.
-func buildArchive(t *testing.T) (archive []byte, sum string) {
-	t.Helper()
-	envoy := envoytest.Binary(t)
-	releaseArchive.once.Do(func() {
-		releaseArchive.data, releaseArchive.err = tarXZ(envoy)
-		sum := sha256.Sum256(releaseArchive.data)
-		releaseArchive.sha256 = hex.EncodeToString(sum[:])
-	})
-	if releaseArchive.err != nil {
-		t.Fatalf("build release archive: %v", releaseArchive.err)
-	}
-	return releaseArchive.data, releaseArchive.sha256
-}
-
-// tarXZ packs envoy as <top>/bin/envoy with the tar and xz commands, as Envoy's releases are.
-func tarXZ(envoy string) ([]byte, error) {
-	dir, err := os.MkdirTemp("", "portico-archive-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	top := strings.TrimSuffix(archiveName, ".tar.xz")
-	if err := os.MkdirAll(filepath.Join(dir, top, "bin"), 0o755); err != nil {
-		return nil, err
-	}
-	// A symbolic link that tar follows (-h) saves copying 100 MB.
-	if err := os.Symlink(envoy, filepath.Join(dir, top, "bin", "envoy")); err != nil {
-		return nil, err
-	}
-	// -0: the archive only has to be valid xz; the fastest preset keeps the test quick.
-	cmd := exec.Command("sh", "-c", `tar -chf - "$1" | xz -0 -T2`, "sh", top)
-	cmd.Dir = dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("tar | xz: %w: %s", err, stderr.String())
-	}
-	return stdout.Bytes(), nil
-}
-
-// releaseServer serves an envoy-versions JSON and the archive it names, counting requests.
-type releaseServer struct {
-	*httptest.Server
-	versionRequests, archiveRequests atomic.Int32
-}
-
-// newReleaseServer lists DefaultEnvoyVersion with the given checksum for the archive.
-func newReleaseServer(t *testing.T, archive []byte, sum string) *releaseServer {
-	t.Helper()
-	s := &releaseServer{}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /envoy-versions.json", func(w http.ResponseWriter, r *http.Request) {
-		s.versionRequests.Add(1)
-		platform := runtime.GOOS + "/" + runtime.GOARCH
-		body := map[string]any{
-			"latestVersion": DefaultEnvoyVersion,
-			"versions": map[string]any{
-				DefaultEnvoyVersion: map[string]any{
-					"releaseDate": "2026-01-13",
-					"tarballs":    map[string]string{platform: s.URL + "/" + archiveName},
-				},
-			},
-			"sha256sums": map[string]string{archiveName: sum},
-		}
-		w.Header().Set("Content-Type", "application/json")
-		if err := json.NewEncoder(w).Encode(body); err != nil {
-			t.Errorf("encode versions: %v", err)
-		}
-	})
-	mux.HandleFunc("GET /"+archiveName, func(w http.ResponseWriter, r *http.Request) {
-		s.archiveRequests.Add(1)
-		http.ServeContent(w, r, archiveName, time.Time{}, bytes.NewReader(archive))
-	})
-	s.Server = httptest.NewServer(mux) // listens on 127.0.0.1
-	t.Cleanup(s.Close)
-	return s
-}
-
-func (s *releaseServer) versionsURL() string { return s.URL + "/envoy-versions.json" }
 
 // refusedURL is a loopback URL nothing listens on: the closest an offline test gets to a
 // machine without network.
@@ -202,13 +102,13 @@ func envoyFiles(t *testing.T, dir string) []string {
 }
 
 func TestAcquireDownloadsThenUsesCache(t *testing.T) {
-	archive, sum := buildArchive(t)
+	archive, sum := envoytest.ReleaseArchive(t)
 	home := isolateHome(t)
-	srv := newReleaseServer(t, archive, sum)
+	srv := envoytest.NewReleaseServer(t, archive, sum)
 	dataHome := t.TempDir()
 	ctx := t.Context()
 
-	a, _ := newTestAcquirer(t, dataHome, srv.versionsURL())
+	a, _ := newTestAcquirer(t, dataHome, srv.VersionsURL())
 	got, err := a.Acquire(ctx, "", DefaultEnvoyVersion)
 	if err != nil {
 		t.Fatalf("Acquire: %v", err)
@@ -221,7 +121,7 @@ func TestAcquireDownloadsThenUsesCache(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "/"+DefaultEnvoyVersion+"/") {
 		t.Fatalf("downloaded envoy --version: %v\n%s", err, out)
 	}
-	if v, a := srv.versionRequests.Load(), srv.archiveRequests.Load(); v != 1 || a != 1 {
+	if v, a := srv.VersionRequests.Load(), srv.ArchiveRequests.Load(); v != 1 || a != 1 {
 		t.Errorf("server saw %d versions and %d archive requests, want 1 and 1", v, a)
 	}
 
@@ -242,7 +142,7 @@ func TestAcquireDownloadsThenUsesCache(t *testing.T) {
 		t.Errorf("home directory has %d entries (err %v), want none", len(entries), err)
 	}
 
-	again, _ := newTestAcquirer(t, dataHome, srv.versionsURL())
+	again, _ := newTestAcquirer(t, dataHome, srv.VersionsURL())
 	got, err = again.Acquire(ctx, "", DefaultEnvoyVersion)
 	if err != nil {
 		t.Fatalf("second Acquire: %v", err)
@@ -251,15 +151,15 @@ func TestAcquireDownloadsThenUsesCache(t *testing.T) {
 	if got != want {
 		t.Errorf("second Acquire = %+v, want %+v", got, want)
 	}
-	if v, a := srv.versionRequests.Load(), srv.archiveRequests.Load(); v != 1 || a != 1 {
+	if v, a := srv.VersionRequests.Load(), srv.ArchiveRequests.Load(); v != 1 || a != 1 {
 		t.Errorf("after the cache hit the server saw %d versions and %d archive requests, want still 1 and 1", v, a)
 	}
 }
 
 func TestAcquireReplacesBrokenCache(t *testing.T) {
-	archive, sum := buildArchive(t)
+	archive, sum := envoytest.ReleaseArchive(t)
 	isolateHome(t)
-	srv := newReleaseServer(t, archive, sum)
+	srv := envoytest.NewReleaseServer(t, archive, sum)
 	dataHome := t.TempDir()
 
 	// A cached file that is not Envoy, as a truncated copy would be.
@@ -271,7 +171,7 @@ func TestAcquireReplacesBrokenCache(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	a, logs := newTestAcquirer(t, dataHome, srv.versionsURL())
+	a, logs := newTestAcquirer(t, dataHome, srv.VersionsURL())
 	got, err := a.Acquire(t.Context(), "", DefaultEnvoyVersion)
 	if err != nil {
 		t.Fatalf("Acquire: %v", err)
@@ -285,13 +185,13 @@ func TestAcquireReplacesBrokenCache(t *testing.T) {
 }
 
 func TestAcquireRejectsWrongChecksum(t *testing.T) {
-	archive, _ := buildArchive(t)
+	archive, _ := envoytest.ReleaseArchive(t)
 	isolateHome(t)
 	wrong := hex.EncodeToString(make([]byte, sha256.Size))
-	srv := newReleaseServer(t, archive, wrong)
+	srv := envoytest.NewReleaseServer(t, archive, wrong)
 	dataHome := t.TempDir()
 
-	a, _ := newTestAcquirer(t, dataHome, srv.versionsURL())
+	a, _ := newTestAcquirer(t, dataHome, srv.VersionsURL())
 	got, err := a.Acquire(t.Context(), "", DefaultEnvoyVersion)
 	if err == nil {
 		t.Fatalf("Acquire accepted an archive with the wrong checksum: %+v", got)
@@ -301,8 +201,8 @@ func TestAcquireRejectsWrongChecksum(t *testing.T) {
 			t.Errorf("error does not mention %q:\n%v", w, err)
 		}
 	}
-	if srv.archiveRequests.Load() != 1 {
-		t.Errorf("archive requested %d times, want 1", srv.archiveRequests.Load())
+	if srv.ArchiveRequests.Load() != 1 {
+		t.Errorf("archive requested %d times, want 1", srv.ArchiveRequests.Load())
 	}
 	if found := envoyFiles(t, dataHome); len(found) != 0 {
 		t.Errorf("a rejected download left binaries behind: %v", found)
