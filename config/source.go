@@ -28,6 +28,9 @@ func (p Position) String() string {
 type Source struct {
 	Doc    Position
 	fields map[string]Position
+	// invalid holds the paths of fields that were written but could not be decoded (a list where
+	// a string belongs, say). Their values are zero; validation must not judge them again.
+	invalid map[string]bool
 }
 
 // At returns the position of the field at path, or of its nearest enclosing field that was
@@ -48,4 +51,32 @@ func parentPath(p string) string {
 		return ""
 	}
 	return p[:i]
+}
+
+// set records that the field at path was written at pos.
+func (s *Source) set(path string, pos Position) {
+	if s.fields == nil {
+		s.fields = make(map[string]Position)
+	}
+	s.fields[path] = pos
+}
+
+// markInvalid records that the field at path was written but its value was rejected.
+func (s *Source) markInvalid(path string) {
+	if s.invalid == nil {
+		s.invalid = make(map[string]bool)
+	}
+	s.invalid[path] = true
+}
+
+// has reports whether the user wrote the field at path with a non-empty value, whether or not
+// that value decoded.
+func (s Source) has(path string) bool {
+	_, ok := s.fields[path]
+	return ok
+}
+
+// valid reports whether the field at path was written and decoded, so its value is the user's.
+func (s Source) valid(path string) bool {
+	return s.has(path) && !s.invalid[path]
 }

@@ -16,6 +16,10 @@ type Config struct {
 	Gateways        []*Gateway
 	VirtualServices []*VirtualService
 	Upstreams       []*Upstream
+
+	// Warnings are findings that do not stop the configuration from being served, such as an
+	// unreachable route. Load has already sorted them by position.
+	Warnings Diagnostics
 }
 
 // Metadata names a resource. Names are unique per kind.

@@ -1,0 +1,295 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ErrNoDocuments is wrapped by the error Load and Parse return when the given paths hold no
+// YAML documents at all, so that a caller can tell an empty directory from a broken file.
+var ErrNoDocuments = errors.New("no configuration documents found")
+
+// Load reads every YAML document from paths, each a file or a directory, and returns the
+// validated Config. Directories are read recursively in name order: files ending in .yaml or
+// .yml are loaded, entries whose name starts with "." are skipped and symlinks are followed,
+// which is what a mounted Kubernetes ConfigMap (a "..data" symlink farm) needs.
+//
+// Problems in the configuration are returned together as Diagnostics (use errors.As); I/O
+// problems are returned as wrapped errors. On any error the Config is nil.
+func Load(paths ...string) (*Config, error) {
+	if len(paths) == 0 {
+		return nil, errors.New("load config: no paths given")
+	}
+	files, err := findFiles(paths)
+	if err != nil {
+		return nil, err
+	}
+	var l loader
+	var ioErrs []error
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			ioErrs = append(ioErrs, fmt.Errorf("read config: %w", err))
+			continue
+		}
+		l.parseFile(f, data)
+	}
+	if len(ioErrs) > 0 {
+		// Validating what could be read would report references to the unread files as
+		// undefined; the I/O error alone is what the user must fix.
+		return nil, errors.Join(ioErrs...)
+	}
+	return l.finish(paths)
+}
+
+// Parse reads the YAML documents in data, which came from filename, and validates them as a
+// complete configuration, exactly as Load does for a single file.
+func Parse(filename string, data []byte) (*Config, error) {
+	var l loader
+	l.parseFile(filename, data)
+	return l.finish([]string{filename})
+}
+
+// findFiles expands paths into the configuration files to read, in load order.
+func findFiles(paths []string) ([]string, error) {
+	var files []string
+	var errs []error
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read config: %w", err))
+			continue
+		}
+		if !info.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		found, err := walkDir(p, []os.FileInfo{info})
+		files = append(files, found...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return files, errors.Join(errs...)
+}
+
+// walkDir lists the configuration files below dir. filepath.WalkDir does not follow symlinks,
+// and ConfigMap mounts consist of them, so this walks by hand; ancestors detects a symlink that
+// loops back to a directory being walked.
+func walkDir(dir string, ancestors []os.FileInfo) ([]string, error) {
+	entries, err := os.ReadDir(dir) // sorted by name
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	var files []string
+	var errs []error
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		info, err := os.Stat(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read config: %w", err))
+			continue
+		}
+		if !info.IsDir() {
+			if info.Mode().IsRegular() && isYAMLName(e.Name()) {
+				files = append(files, path)
+			}
+			continue
+		}
+		if loopsBack(info, ancestors) {
+			errs = append(errs, fmt.Errorf("read config: %s: symlink loops back to a parent directory", path))
+			continue
+		}
+		found, err := walkDir(path, append(ancestors, info))
+		files = append(files, found...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return files, errors.Join(errs...)
+}
+
+func loopsBack(dir os.FileInfo, ancestors []os.FileInfo) bool {
+	for _, a := range ancestors {
+		if os.SameFile(dir, a) {
+			return true
+		}
+	}
+	return false
+}
+
+func isYAMLName(name string) bool {
+	ext := strings.ToLower(filepath.Ext(name))
+	return ext == ".yaml" || ext == ".yml"
+}
+
+// loader accumulates the resources and diagnostics of every file of one load.
+type loader struct {
+	cfg          Config
+	diags        Diagnostics
+	docs         int
+	syntaxErrors bool
+}
+
+// parseFile decodes every document of one file. A YAML syntax error ends the file: the parser
+// cannot find the next document boundary reliably after one.
+func (l *loader) parseFile(filename string, data []byte) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			l.syntaxErrors = true
+			l.diags = append(l.diags, syntaxDiagnostic(filename, err))
+			return
+		}
+		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
+			continue // an empty document, such as a trailing "---"
+		}
+		l.docs++
+		l.decodeDocument(filename, doc.Content[0])
+	}
+}
+
+// yamlLine pulls the line number out of the parser's "yaml: line N: message" errors.
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func syntaxDiagnostic(filename string, err error) Diagnostic {
+	d := Diagnostic{Pos: Position{File: filename}, Severity: SeverityError}
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		d.Pos.Line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	}
+	d.Message = "invalid YAML: " + msg
+	return d
+}
+
+// knownKinds is listed in messages, in the order a configuration usually introduces them.
+var knownKinds = []string{KindGateway, KindVirtualService, KindUpstream}
+
+// decodeDocument checks a document's envelope (apiVersion, kind) and decodes it into the
+// resource its kind names.
+func (l *loader) decodeDocument(filename string, root *yaml.Node) {
+	var src Source
+	d := newDecoder(filename, &src, &l.diags)
+	src.Doc = d.pos(root)
+	if root.Kind != yaml.MappingNode {
+		d.report(root, "", "a document must be a map with apiVersion, kind, metadata and spec; got %s", describe(root))
+		return
+	}
+	apiVersion, kind, name := envelope(root)
+	if kind != nil && kind.ShortTag() == "!!str" && slices.Contains(knownKinds, kind.Value) {
+		// A name means little without its kind, so diagnostics name the resource only when
+		// both are known.
+		d.kind, d.name = kind.Value, name
+	}
+	switch {
+	case apiVersion == nil:
+		d.report(root, "", "missing apiVersion; add apiVersion: %s", APIVersion)
+	case apiVersion.Kind != yaml.ScalarNode || apiVersion.ShortTag() != "!!str":
+		d.report(apiVersion, "apiVersion", "expected a string, got %s; use apiVersion: %s", describe(apiVersion), APIVersion)
+	case apiVersion.Value != APIVersion:
+		d.report(apiVersion, "apiVersion", "%q is not supported; use apiVersion: %s", excerpt(apiVersion.Value), APIVersion)
+	}
+	known := strings.Join(knownKinds, ", ")
+	switch {
+	case kind == nil:
+		d.report(root, "", "missing kind; add kind: with one of %s", known)
+		return
+	case kind.Kind != yaml.ScalarNode || kind.ShortTag() != "!!str":
+		d.report(kind, "kind", "expected a string, got %s; use one of %s", describe(kind), known)
+		return
+	case d.kind == "":
+		d.report(kind, "kind", "unknown kind %q (known: %s)%s", excerpt(kind.Value), known, didYouMean(kind.Value, knownKinds))
+		return
+	}
+	top := []string{"apiVersion", "kind"}
+	switch d.kind {
+	case KindGateway:
+		r := &Gateway{}
+		d.decodeStruct(root, reflect.ValueOf(r).Elem(), "", top)
+		r.Source = src
+		l.cfg.Gateways = append(l.cfg.Gateways, r)
+	case KindVirtualService:
+		r := &VirtualService{}
+		d.decodeStruct(root, reflect.ValueOf(r).Elem(), "", top)
+		r.Source = src
+		l.cfg.VirtualServices = append(l.cfg.VirtualServices, r)
+	case KindUpstream:
+		r := &Upstream{}
+		d.decodeStruct(root, reflect.ValueOf(r).Elem(), "", top)
+		r.Source = src
+		l.cfg.Upstreams = append(l.cfg.Upstreams, r)
+	}
+}
+
+// envelope finds the apiVersion and kind nodes and the resource name of a document before it
+// is decoded, so that every diagnostic about the document can name the resource.
+func envelope(root *yaml.Node) (apiVersion, kind *yaml.Node, name string) {
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		val := resolveAlias(root.Content[i+1])
+		switch root.Content[i].Value {
+		case "apiVersion":
+			apiVersion = val
+		case "kind":
+			kind = val
+		case "metadata":
+			if val.Kind != yaml.MappingNode {
+				continue
+			}
+			for j := 0; j+1 < len(val.Content); j += 2 {
+				if n := resolveAlias(val.Content[j+1]); val.Content[j].Value == "name" && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
+					name = n.Value
+				}
+			}
+		}
+	}
+	if apiVersion != nil && isNull(apiVersion) {
+		apiVersion = nil
+	}
+	if kind != nil && isNull(kind) {
+		kind = nil
+	}
+	return apiVersion, kind, name
+}
+
+// finish validates everything read, as one set, and returns the Config or the diagnostics.
+func (l *loader) finish(paths []string) (*Config, error) {
+	if l.syntaxErrors {
+		// Until every file parses Portico cannot know what is defined, and checking references
+		// would report things as missing that are merely unreadable.
+		l.diags.sort()
+		return nil, l.diags
+	}
+	if l.docs == 0 {
+		return nil, fmt.Errorf("%w in %s: add YAML files (*.yaml, *.yml) with apiVersion: %s",
+			ErrNoDocuments, strings.Join(paths, ", "), APIVersion)
+	}
+	applyDefaults(&l.cfg)
+	l.diags = append(l.diags, validate(&l.cfg)...)
+	l.diags.sort()
+	if l.diags.HasErrors() {
+		return nil, l.diags
+	}
+	cfg := l.cfg
+	cfg.Warnings = l.diags
+	return &cfg, nil
+}
