@@ -170,7 +170,8 @@ func (s *Supervisor) start(out *outputFile) (*envoyProcess, error) {
 		// A group of its own lets the supervisor signal Envoy and anything it spawns together,
 		// and keeps a terminal's Ctrl-C from reaching Envoy before Portico has drained it.
 		Setpgid: true,
-		// The kernel kills Envoy when its parent thread dies, even by SIGKILL. See own.
+		// The kernel kills Envoy when the thread that started it dies, however Portico dies,
+		// SIGKILL included. See own.
 		Pdeathsig: syscall.SIGKILL,
 	}
 	proc := &envoyProcess{

@@ -157,10 +157,18 @@ func (s *Supervisor) Run(ctx context.Context) (err error) {
 
 	backoff := s.opts.RestartBackoff
 	var exits []time.Time
-	for {
+	for restart := false; ; restart = true {
+		if ctx.Err() != nil {
+			return nil
+		}
 		proc, err := s.start(out)
 		if err != nil {
 			return err
+		}
+		if restart {
+			s.mu.Lock()
+			s.restarts++
+			s.mu.Unlock()
 		}
 		s.setCurrent(proc)
 		go s.watch(ctx, proc)
@@ -196,9 +204,6 @@ func (s *Supervisor) Run(ctx context.Context) (err error) {
 		case <-timer.C:
 		}
 		backoff = min(2*backoff, s.opts.MaxRestartBackoff)
-		s.mu.Lock()
-		s.restarts++
-		s.mu.Unlock()
 	}
 }
 
@@ -230,8 +235,10 @@ func (s *Supervisor) WaitReady(ctx context.Context) error {
 		proc, changed := s.current, s.changed
 		s.mu.Unlock()
 
-		var ready <-chan struct{} // nil while no Envoy runs: that case never fires
-		if proc != nil {
+		// A nil channel never fires: so it is while no Envoy runs, and for one that has exited
+		// but whose replacement Run has not started yet.
+		var ready <-chan struct{}
+		if proc != nil && !proc.hasExited() {
 			ready = proc.ready
 		}
 		select {

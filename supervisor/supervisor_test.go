@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -389,6 +390,76 @@ func TestRestartsAfterEnvoyIsKilled(t *testing.T) {
 	})
 	if len(warns) != 1 || warns[0]["exit"] != "signal SIGKILL" {
 		t.Errorf("want one restart warning naming signal SIGKILL, got %v", warns)
+	}
+}
+
+// TestCrashCountForgetsHealthyRuns kills Envoy twice with MaxExits 2: that is a crash loop only
+// if the Envoy in between never stayed ready for HealthyAfter.
+func TestCrashCountForgetsHealthyRuns(t *testing.T) {
+	t.Parallel()
+	const healthyAfter = 300 * time.Millisecond
+	tests := []struct {
+		name     string
+		healthy  bool // whether each Envoy stays ready for HealthyAfter before it is killed
+		wantGone bool // whether Run gives up after the second kill
+	}{
+		{name: "ready long enough", healthy: true, wantGone: false},
+		{name: "killed straight after ready", healthy: false, wantGone: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			port := envoytest.FreePort(t)
+			opts := testOptions(t, writeBootstrap(t, t.TempDir(), port, envoytest.FreePort(t)))
+			opts.MaxExits, opts.HealthyAfter, opts.RestartBackoff = 2, healthyAfter, 10*time.Millisecond
+			rs := startSupervisor(t, opts)
+
+			var killed []int
+			for range 2 {
+				rs.waitReady(t)
+				if tt.healthy {
+					// Envoy was ready before WaitReady returned: after this long it has been
+					// ready for at least HealthyAfter.
+					time.Sleep(healthyAfter)
+				}
+				pid := rs.PID()
+				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+					t.Fatalf("kill envoy: %v", err)
+				}
+				killed = append(killed, pid)
+				if len(killed) == 1 {
+					eventually(t, 10*time.Second, func() error {
+						if p := rs.PID(); p == 0 || p == pid {
+							return fmt.Errorf("no replacement for killed Envoy %d yet", pid)
+						}
+						return nil
+					})
+				}
+			}
+
+			if tt.wantGone {
+				err := rs.waitReturned(t, returnBound)
+				if err == nil || !strings.Contains(err.Error(), "exited 2 times") ||
+					!strings.Contains(err.Error(), "signal SIGKILL") {
+					t.Fatalf("Run = %v, want it to give up naming SIGKILL", err)
+				}
+				return
+			}
+			eventually(t, 10*time.Second, func() error {
+				if p := rs.PID(); p == 0 || slices.Contains(killed, p) {
+					return fmt.Errorf("no replacement for killed Envoys %v yet", killed)
+				}
+				return servesDirectBody(port)()
+			})
+			if rs.Restarts() != 2 {
+				t.Errorf("Restarts() = %d, want 2", rs.Restarts())
+			}
+			select {
+			case <-rs.returned:
+				t.Fatalf("Run gave up after exits of healthy Envoys: %v", rs.err)
+			default:
+			}
+		})
 	}
 }
 
