@@ -103,6 +103,8 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, envel
 	info := structInfoOf(v.Type())
 	valid := append(append([]string(nil), envelope...), info.names...)
 	seen := map[string]*yaml.Node{}
+	meant := map[string]*yaml.Node{} // field -> the misspelt key that most likely meant it
+	merged := false
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, val := n.Content[i], n.Content[i+1]
 		if key.Kind != yaml.ScalarNode {
@@ -112,6 +114,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, envel
 		name := key.Value
 		if key.ShortTag() == "!!merge" {
 			d.report(key, path, "YAML merge keys (<<) are not supported; write the fields out")
+			merged = true
 			continue
 		}
 		if first, dup := seen[name]; dup {
@@ -128,7 +131,22 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, envel
 			}
 		case !slices.Contains(envelope, name):
 			d.report(key, path, "unknown field %q (valid: %s)%s", name, strings.Join(valid, ", "), didYouMean(name, valid))
+			if c := closest(name, info.names); c != "" && meant[c] == nil {
+				meant[c] = key
+			}
 		}
+	}
+	// A misspelt field counts as written but invalid: the user has been told to fix its name,
+	// and reporting the intended field as missing, or a one-of as unset, would say it twice.
+	for name, key := range meant {
+		if p := joinPath(path, name); seen[name] == nil {
+			d.src.set(p, d.pos(key))
+			d.src.markInvalid(p)
+		}
+	}
+	if merged {
+		// The merged fields are unknown, so any "missing" report could be wrong.
+		return true
 	}
 	for _, f := range info.order {
 		if !f.required || d.src.has(joinPath(path, f.name)) {
@@ -206,6 +224,11 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) bool 
 		return true
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		var i int64
+		if tag == "!!float" && isIntegerText(n.Value) {
+			// YAML reads an integer too large for 64 bits as a float.
+			d.report(n, path, "%s is out of range for this field", excerpt(n.Value))
+			return false
+		}
 		if tag != "!!int" {
 			return d.typeError(n, v.Type(), path)
 		}
@@ -217,6 +240,10 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) bool 
 		return true
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		var u uint64
+		if tag == "!!float" && isIntegerText(n.Value) {
+			d.report(n, path, "%s is out of range for this field", excerpt(n.Value))
+			return false
+		}
 		if tag != "!!int" {
 			return d.typeError(n, v.Type(), path)
 		}
@@ -333,6 +360,12 @@ func resolveAlias(n *yaml.Node) *yaml.Node {
 		n = n.Alias
 	}
 	return n
+}
+
+// isIntegerText reports whether s is written as a decimal integer, whatever its size.
+func isIntegerText(s string) bool {
+	s = strings.TrimLeft(s, "+-")
+	return s != "" && strings.Trim(s, "0123456789_") == ""
 }
 
 func isNull(n *yaml.Node) bool {

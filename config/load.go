@@ -171,12 +171,31 @@ func (l *loader) parseFile(filename string, data []byte) {
 // yamlLine pulls the line number out of the parser's "yaml: line N: message" errors.
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+// parserProblems are the messages of yaml.v3's parser stage. Unlike its scanner errors, they
+// carry a 0-based line number, and none at all for the first line.
+var parserProblems = []string{
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"did not find expected '-' indicator",
+	"did not find expected <document start>",
+	"did not find expected <stream-start>",
+	"did not find expected key",
+	"did not find expected node content",
+	"found duplicate %TAG directive",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found undefined tag handle",
+}
+
 func syntaxDiagnostic(filename string, err error) Diagnostic {
 	d := Diagnostic{Pos: Position{File: filename}, Severity: SeverityError}
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 		d.Pos.Line, _ = strconv.Atoi(m[1])
 		msg = m[2]
+	}
+	if slices.Contains(parserProblems, msg) {
+		d.Pos.Line++
 	}
 	d.Message = "invalid YAML: " + msg
 	return d
@@ -212,7 +231,7 @@ func (l *loader) decodeDocument(filename string, root *yaml.Node) {
 	known := strings.Join(knownKinds, ", ")
 	switch {
 	case kind == nil:
-		d.report(root, "", "missing kind; add kind: with one of %s", known)
+		d.report(root, "", "missing kind; set kind to one of %s", known)
 		return
 	case kind.Kind != yaml.ScalarNode || kind.ShortTag() != "!!str":
 		d.report(kind, "kind", "expected a string, got %s; use one of %s", describe(kind), known)
