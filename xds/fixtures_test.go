@@ -199,6 +199,7 @@ func gateway(t *testing.T, port uint32, body string) Resources {
 // a rejection.
 type fakeEnvoy struct {
 	t         *testing.T
+	conn      *grpc.ClientConn
 	stream    grpc.BidiStreamingClient[discovery.DiscoveryRequest, discovery.DiscoveryResponse]
 	nodeID    string
 	sentFirst bool
@@ -236,7 +237,7 @@ func connectFakeEnvoy(t *testing.T, socketPath, nodeID string) *fakeEnvoy {
 		t.Fatalf("open ADS stream: %v", err)
 	}
 	f := &fakeEnvoy{
-		t: t, stream: stream, nodeID: nodeID,
+		t: t, conn: conn, stream: stream, nodeID: nodeID,
 		accepted:  make(map[string]string),
 		names:     make(map[string][]string),
 		responses: make(chan *discovery.DiscoveryResponse, 64),

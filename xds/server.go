@@ -70,14 +70,15 @@ func New(logger *slog.Logger, nodeID string) *Server {
 	}
 }
 
-// libraryLogger routes go-control-plane's own logging into logger. Its info lines (stale
-// nonces, new watches) are protocol chatter, so they go to debug.
+// libraryLogger routes go-control-plane's own logging into logger. Its info and warning lines
+// describe normal protocol transients (a stale nonce, a route request that does not yet name
+// every route of a new snapshot), so they go to debug; this package logs what users act on.
 func libraryLogger(logger *slog.Logger) log.Logger {
 	l := logger.With("component", "go-control-plane")
 	return log.LoggerFuncs{
 		DebugFunc: func(format string, args ...any) { l.Debug(fmt.Sprintf(format, args...)) },
 		InfoFunc:  func(format string, args ...any) { l.Debug(fmt.Sprintf(format, args...)) },
-		WarnFunc:  func(format string, args ...any) { l.Warn(fmt.Sprintf(format, args...)) },
+		WarnFunc:  func(format string, args ...any) { l.Debug(fmt.Sprintf(format, args...)) },
 		ErrorFunc: func(format string, args ...any) { l.Error(fmt.Sprintf(format, args...)) },
 	}
 }
@@ -272,7 +273,7 @@ type Status struct {
 	PushedGeneration uint64
 	// ACKedGeneration is the last generation Envoy ACKed for every type in it, 0 if none.
 	ACKedGeneration uint64
-	// Connected reports whether an Envoy has an open ADS stream.
+	// Connected reports whether the newest ADS stream, the one whose ACKs count, is open.
 	Connected bool
 	// RollbackOf is non-zero when the served generation is a rollback: it names the rejected
 	// generation that the rollback replaced.

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc/codes"
@@ -459,5 +461,22 @@ func TestEmptyGenerationNeedsListenerRemovalACK(t *testing.T) {
 	f.ack(got[lds])
 	if err := s.WaitACK(waitCtx(t), 2); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestRefusesIncrementalXDS(t *testing.T) {
+	s := New(testLogger(t), testNode)
+	mustPush(t, s, gateway(t, 10000, "one"), 1)
+	f := connectFakeEnvoy(t, startServer(t, s), testNode)
+	delta, err := discovery.NewAggregatedDiscoveryServiceClient(f.conn).DeltaAggregatedResources(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := delta.Send(&discovery.DeltaDiscoveryRequest{Node: &core.Node{Id: testNode}, TypeUrl: lds}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = delta.Recv()
+	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "api_type to GRPC") {
+		t.Fatalf("delta stream ended with %v, want Unimplemented pointing at api_type", err)
 	}
 }

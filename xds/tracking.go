@@ -58,8 +58,6 @@ type sentResponse struct {
 	requested []string
 }
 
-var _ server.Callbacks = server.CallbackFuncs{}
-
 func (s *Server) callbacks() server.CallbackFuncs {
 	return server.CallbackFuncs{
 		StreamOpenFunc:     s.onStreamOpen,
@@ -195,6 +193,9 @@ func (s *Server) rollbackLocked(rejected uint64) {
 		// taken): publishing it again would only repeat the rejection.
 		return
 	}
+	// This runs on the stream's own goroutine, which is also the one that drains the answers
+	// the cache queues for it. That cannot deadlock: the stream's response channel holds one
+	// answer per resource type and each type has at most one pending.
 	g, err := s.publishLocked(context.Background(), s.lastGood.content, rejected)
 	if err != nil {
 		s.logger.Error("roll back rejected xds generation", "generation", rejected, "error", err)
