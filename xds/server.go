@@ -35,13 +35,15 @@ const (
 )
 
 // Server is the xDS server for one Envoy node. Push, WaitACK and Status are safe for concurrent
-// use; Serve runs the gRPC side and may be called again after it returns.
+// use; Serve runs the gRPC side, one call at a time, and may be called again after it returns.
 type Server struct {
 	logger *slog.Logger
 	nodeID string
 	cache  cache.SnapshotCache
 
 	mu sync.Mutex
+	// serving is set while Serve runs: stream ids are only unique within one gRPC server.
+	serving bool
 	// changed is closed and replaced whenever anything WaitACK or Status reports changes.
 	changed chan struct{}
 	// lastGen is the last generation number handed out (or set by SetInitialGeneration).
@@ -87,6 +89,19 @@ func libraryLogger(logger *slog.Logger) log.Logger {
 // the socket chmod 0600 before accepting) and serves until ctx is done, then stops gracefully.
 // It returns nil after a shutdown caused by ctx.
 func (s *Server) Serve(ctx context.Context, socketPath string) error {
+	s.mu.Lock()
+	if s.serving {
+		s.mu.Unlock()
+		return errors.New("serve xds: already serving")
+	}
+	s.serving = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.serving = false
+		s.mu.Unlock()
+	}()
+
 	l, err := listenUnix(socketPath)
 	if err != nil {
 		return err

@@ -123,6 +123,14 @@ func TestServeSocketPathChecks(t *testing.T) {
 			}
 		})
 	}
+	t.Run("second concurrent Serve", func(t *testing.T) {
+		s := New(testLogger(t), testNode)
+		startServer(t, s)
+		err := s.Serve(t.Context(), filepath.Join(socketDir(t), "other.sock"))
+		if err == nil || !strings.Contains(err.Error(), "already serving") {
+			t.Fatalf("second Serve error = %v, want already serving", err)
+		}
+	})
 	t.Run("over-long path", func(t *testing.T) {
 		socketPath := filepath.Join(socketDir(t), strings.Repeat("x", 120))
 		err := New(testLogger(t), testNode).Serve(t.Context(), socketPath)
