@@ -24,7 +24,7 @@ type decoder struct {
 	src        *Source
 	diags      *Diagnostics
 	budget     int
-	// expanding holds the anchored nodes whose alias is being decoded: meeting one again means
+	// expanding holds the anchored nodes being decoded: meeting an alias to one of them means
 	// the anchor contains itself, which would never end.
 	expanding map[*yaml.Node]bool
 }
@@ -69,9 +69,11 @@ func (d *decoder) decodeNode(n *yaml.Node, v reflect.Value, path string) bool {
 			d.report(n, path, "alias *%s refers to a value that contains it; write the value out", n.Value)
 			return false
 		}
-		d.expanding[n.Alias] = true
-		defer delete(d.expanding, n.Alias)
 		return d.decodeNode(n.Alias, v, path)
+	}
+	if n.Anchor != "" {
+		d.expanding[n] = true
+		defer delete(d.expanding, n)
 	}
 	switch v.Kind() {
 	case reflect.Pointer:
