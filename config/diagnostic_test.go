@@ -27,6 +27,9 @@ func TestDiagnosticError(t *testing.T) {
 			t.Errorf("Error() = %q, want %q", got, tt.want)
 		}
 	}
+	if SeverityError.String() != "error" || SeverityWarning.String() != "warning" {
+		t.Errorf("Severity strings = %q, %q", SeverityError, SeverityWarning)
+	}
 }
 
 func TestDiagnosticsSorted(t *testing.T) {

@@ -25,8 +25,10 @@ var ErrNoDocuments = errors.New("no configuration documents found")
 // .yml are loaded, entries whose name starts with "." are skipped and symlinks are followed,
 // which is what a mounted Kubernetes ConfigMap (a "..data" symlink farm) needs.
 //
-// Problems in the configuration are returned together as Diagnostics (use errors.As); I/O
-// problems are returned as wrapped errors. On any error the Config is nil.
+// Problems in the configuration are returned together as Diagnostics (use errors.As), warnings
+// included, so that one run shows everything to fix; I/O problems are returned as wrapped
+// errors (errors.Is(err, fs.ErrNotExist) works), and an empty set of files wraps
+// ErrNoDocuments. On any error the Config is nil.
 func Load(paths ...string) (*Config, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("load config: no paths given")

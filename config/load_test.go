@@ -182,6 +182,16 @@ func TestLoadValid(t *testing.T) {
 			},
 		},
 		{
+			name:  "defaults applied when fields are absent",
+			files: map[string]string{"all.yaml": gatewayDoc + "---\n" + virtualServiceDoc + "---\n" + upstreamNamed("api")},
+			paths: []string{"all.yaml"},
+			want: &Config{
+				Gateways:        []*Gateway{wantGateway("web", DefaultBindAddress, 8080)},
+				VirtualServices: []*VirtualService{wantShop()},
+				Upstreams:       []*Upstream{wantUpstream("api")},
+			},
+		},
+		{
 			name: "explicit values are kept over defaults",
 			files: map[string]string{"all.yaml": strings.Replace(gatewayDoc, "{bindPort: 8080}", "{bindAddress: \"::1\", bindPort: 8443}", 1) +
 				"---\n" + strings.Replace(virtualServiceDoc, "spec:\n", "spec:\n  domains: [a.example.com, \"*.b.example.com\"]\n  gateways: [web]\n", 1) +
