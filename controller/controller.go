@@ -56,7 +56,7 @@ func (c *Controller) Reload(ctx context.Context) (gen uint64, changed bool, err 
 	defer c.mu.Unlock()
 	cfg, err := c.load()
 	if err != nil {
-		return 0, false, fmt.Errorf("configuration not applied, the previous one keeps serving:\n%w", err)
+		return 0, false, err
 	}
 	for _, w := range cfg.Warnings {
 		c.logger.Warn("configuration warning", "warning", w.Error())
@@ -78,7 +78,7 @@ func (c *Controller) Reload(ctx context.Context) (gen uint64, changed bool, err 
 func (c *Controller) ReloadAndWait(ctx context.Context, timeout time.Duration) {
 	gen, changed, err := c.Reload(ctx)
 	if err != nil {
-		c.logger.Error("reload failed", "error", err.Error())
+		LogError(c.logger, "reload failed, the previous configuration keeps serving", err)
 		return
 	}
 	if !changed {
@@ -95,5 +95,19 @@ func (c *Controller) ReloadAndWait(ctx context.Context, timeout time.Duration) {
 	case ctx.Err() != nil:
 	default:
 		c.logger.Error("envoy rejected the configuration, the previous one keeps serving", "generation", gen, "error", err.Error())
+	}
+}
+
+// LogError logs err under msg; a configuration error becomes one record per problem, so each
+// file:line stands on its own line of the log.
+func LogError(logger *slog.Logger, msg string, err error) {
+	var ds config.Diagnostics
+	if !errors.As(err, &ds) {
+		logger.Error(msg, "error", err.Error())
+		return
+	}
+	logger.Error(msg, "problems", len(ds))
+	for _, d := range ds {
+		logger.Error("configuration error", "at", d.Pos.String(), "problem", d.Error())
 	}
 }

@@ -104,7 +104,7 @@ func TestLiveReload(t *testing.T) {
 		line := 1 + strings.Count(bad[:strings.Index(bad, "upstream: nowhere")], "\n")
 		want := fmt.Sprintf("%s:%d", cfg, line)
 		eventually(t, 10*time.Second, "reload error naming "+want, func() error {
-			if !strings.Contains(p.stderr.String(), want) || !strings.Contains(p.stderr.String(), `"nowhere"`) {
+			if !strings.Contains(p.stderr.String(), want) || !strings.Contains(p.stderr.String(), `nowhere`) {
 				return fmt.Errorf("no error naming %s and the missing upstream in the log yet", want)
 			}
 			return nil
@@ -168,7 +168,7 @@ func TestSigtermLeavesNoEnvoy(t *testing.T) {
 		}
 		return nil
 	})
-	if _, err := get("", fmt.Sprintf("http://127.0.0.1:%d/", port)); err == nil {
+	if _, _, err := get("", fmt.Sprintf("http://127.0.0.1:%d/", port)); err == nil {
 		t.Fatal("the gateway port still answers after portico stopped")
 	}
 }

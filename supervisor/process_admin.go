@@ -21,12 +21,11 @@ const (
 	adminRequestTimeout = 2 * time.Second
 )
 
-// activeConnectionsFilter selects the live per-worker connection gauges of Envoy's listeners.
-// server.total_connections would be simpler but is refreshed only on Envoy's stats flush (every
-// 5s by default), so it lags. The per-worker series also leave the admin listener out, as it
-// runs on the main thread: polling does not count its own connection.
-const activeConnectionsFilter = `^listener\..+\.worker_[0-9]+\.downstream_cx_active$`
-
+// activeRequestsFilter selects the live gauges of in-flight requests of every HTTP connection
+// manager, Envoy's admin included. A drain waits for requests, not connections: Envoy keeps idle
+// keep-alive connections open during a graceful drain, and waiting for their clients to hang up
+// would make every stop last the whole drain timeout while nothing is in flight.
+const activeRequestsFilter = `^http\..+\.downstream_rq_active$`
 // newAdminClient returns the client for Envoy's admin endpoint. The endpoint is on loopback and
 // must never be reached through a proxy taken from the environment; without keep-alives the
 // polling leaves no idle connections behind to an Envoy that is gone.
@@ -82,10 +81,12 @@ func (s *Supervisor) isReady(ctx context.Context, addr string) bool {
 	return err == nil
 }
 
-// activeConnections sums the open downstream connections across Envoy's traffic listeners.
-func (s *Supervisor) activeConnections(ctx context.Context, addr string) (int, error) {
+// activeRequests sums the requests in flight through Envoy's traffic listeners. The admin
+// request asking is itself in flight and counted, so one is taken off; any other concurrent admin
+// request only makes the drain wait longer, never cut a request short.
+func (s *Supervisor) activeRequests(ctx context.Context, addr string) (int, error) {
 	body, err := s.adminRequest(ctx, http.MethodGet, addr,
-		"/stats?filter="+url.QueryEscape(activeConnectionsFilter))
+		"/stats?filter="+url.QueryEscape(activeRequestsFilter))
 	if err != nil {
 		return 0, err
 	}
@@ -102,11 +103,14 @@ func (s *Supervisor) activeConnections(ctx context.Context, addr string) (int, e
 		}
 		total += n
 	}
-	return total, sc.Err()
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return max(total-1, 0), nil
 }
 
 // drain tells Envoy to drain its listeners gracefully and waits, at most DrainTimeout, until
-// no downstream connection is left open.
+// no request is left in flight.
 func (s *Supervisor) drain(ctx context.Context, p *envoyProcess, addr string) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.DrainTimeout)
 	defer cancel()
@@ -119,7 +123,7 @@ func (s *Supervisor) drain(ctx context.Context, p *envoyProcess, addr string) {
 	defer ticker.Stop()
 	open, lastErr := -1, error(nil)
 	for {
-		n, err := s.activeConnections(ctx, addr)
+		n, err := s.activeRequests(ctx, addr)
 		if err == nil && n == 0 {
 			s.log.Info("envoy drained", "pid", p.pid, "took", time.Since(begin).Round(time.Millisecond))
 			return
@@ -135,12 +139,12 @@ func (s *Supervisor) drain(ctx context.Context, p *envoyProcess, addr string) {
 		case <-ctx.Done():
 			attrs := []any{"pid", p.pid, "drain_timeout", s.opts.DrainTimeout}
 			if open >= 0 {
-				attrs = append(attrs, "open_connections", open)
+				attrs = append(attrs, "requests_in_flight", open)
 			}
 			if lastErr != nil {
 				attrs = append(attrs, "last_error", lastErr)
 			}
-			s.log.Warn("envoy still had open connections when the drain timed out", attrs...)
+			s.log.Warn("envoy still had requests in flight when the drain timed out", attrs...)
 			return
 		case <-ticker.C:
 		}
