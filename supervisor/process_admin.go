@@ -26,6 +26,7 @@ const (
 // keep-alive connections open during a graceful drain, and waiting for their clients to hang up
 // would make every stop last the whole drain timeout while nothing is in flight.
 const activeRequestsFilter = `^http\..+\.downstream_rq_active$`
+
 // newAdminClient returns the client for Envoy's admin endpoint. The endpoint is on loopback and
 // must never be reached through a proxy taken from the environment; without keep-alives the
 // polling leaves no idle connections behind to an Envoy that is gone.
