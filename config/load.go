@@ -33,26 +33,11 @@ func Load(paths ...string) (*Config, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("load config: no paths given")
 	}
-	files, err := findFiles(paths)
+	files, err := ReadFiles(paths...)
 	if err != nil {
 		return nil, err
 	}
-	var l loader
-	var ioErrs []error
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			ioErrs = append(ioErrs, fmt.Errorf("read config: %w", err))
-			continue
-		}
-		l.parseFile(f, data)
-	}
-	if len(ioErrs) > 0 {
-		// Validating what could be read would report references to the unread files as
-		// undefined; the I/O error alone is what the user must fix.
-		return nil, errors.Join(ioErrs...)
-	}
-	return l.finish(paths)
+	return parseFiles(files).finish(paths)
 }
 
 // Parse reads the YAML documents in data, which came from filename, and validates them as a
