@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // envoyLogFormat is the line shape Envoy is told to print, and parseEnvoyLine reads:
@@ -19,7 +22,8 @@ import (
 const envoyLogFormat = "[%Y-%m-%d %T.%e][%l][%n] %v"
 
 const (
-	// envoyLogFile collects Envoy's raw output across restarts, for reading after the fact.
+	// envoyLogFile collects Envoy's raw output across the restarts of one run, for reading after
+	// the fact.
 	envoyLogFile = "envoy.log"
 	// tailLines is how many of Envoy's last output lines an exit report carries.
 	tailLines = 20
@@ -165,20 +169,73 @@ func (r *lineRing) lines() []string {
 	return out
 }
 
-// outputFile is envoy.log in RunDir: Envoy's raw output, appended across restarts.
+// outputFile is a run's envoy.log: Envoy's raw output, appended across restarts.
 type outputFile struct {
 	f      *os.File
 	log    *slog.Logger
 	failed atomic.Bool
 }
 
-func openEnvoyLog(runDir string, log *slog.Logger) (*outputFile, error) {
-	path := filepath.Join(runDir, envoyLogFile)
+// runDirLayout names a run's log directory after its start time, so that names sort by age.
+const runDirLayout = "20060102T150405.000Z"
+
+// openRunLog creates this run's log directory under RunsDir, points RunDir/envoy.log at the log
+// in it, and removes the directories of all but the newest KeepRuns runs.
+func (s *Supervisor) openRunLog() (*outputFile, error) {
+	if err := os.MkdirAll(s.opts.RunsDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create run logs directory: %w", err)
+	}
+	name := time.Now().UTC().Format(runDirLayout)
+	dir := filepath.Join(s.opts.RunsDir, name)
+	// Two runs within a millisecond are rare but must not share, or fail on, a directory.
+	for i := 1; ; i++ {
+		err := os.Mkdir(dir, 0o700)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) || i > 100 {
+			return nil, fmt.Errorf("create run log directory: %w", err)
+		}
+		dir = filepath.Join(s.opts.RunsDir, fmt.Sprintf("%s-%d", name, i))
+	}
+	path := filepath.Join(dir, envoyLogFile)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open envoy log: %w", err)
 	}
-	return &outputFile{f: f, log: log}, nil
+	link := filepath.Join(s.opts.RunDir, envoyLogFile)
+	if err := os.Remove(link); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("remove the previous run's envoy.log link", "path", link, "error", err)
+	} else if err := os.Symlink(path, link); err != nil {
+		s.log.Warn("link envoy.log to this run's log", "path", link, "error", err)
+	}
+	s.pruneRuns()
+	s.log.Info("envoy log", "path", path)
+	return &outputFile{f: f, log: s.log}, nil
+}
+
+// pruneRuns removes the log directories of all but the newest KeepRuns runs. A failure only
+// costs disk space, so it is logged and not fatal.
+func (s *Supervisor) pruneRuns() {
+	entries, err := os.ReadDir(s.opts.RunsDir)
+	if err != nil {
+		s.log.Warn("list run logs", "path", s.opts.RunsDir, "error", err)
+		return
+	}
+	var runs []string
+	for _, e := range entries {
+		if e.IsDir() {
+			if _, err := time.Parse(runDirLayout, e.Name()[:min(len(e.Name()), len(runDirLayout))]); err == nil {
+				runs = append(runs, e.Name())
+			}
+		}
+	}
+	slices.Sort(runs)
+	for _, name := range runs[:max(0, len(runs)-s.opts.KeepRuns)] {
+		if err := os.RemoveAll(filepath.Join(s.opts.RunsDir, name)); err != nil {
+			s.log.Warn("remove old run logs", "path", filepath.Join(s.opts.RunsDir, name), "error", err)
+		}
+	}
 }
 
 // writeLine appends one line. The file is a convenience copy of what already goes to the

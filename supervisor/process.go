@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -30,8 +31,9 @@ const outputDrainTimeout = 2 * time.Second
 
 // envoyProcess is one started Envoy, from fork to reaping.
 type envoyProcess struct {
-	pid  int
-	tail *lineRing
+	pid   int
+	epoch int // hot restart epoch: 0 for a fresh start, one more than its parent's otherwise
+	tail  *lineRing
 
 	exited chan struct{} // closed once Envoy has been reaped
 	done   chan struct{} // closed once exited, output read and the pid file removed
@@ -113,24 +115,31 @@ func describeExit(state *os.ProcessState) string {
 	return "exit code " + strconv.Itoa(state.ExitCode())
 }
 
-// args builds Envoy's command line.
-func (s *Supervisor) args() []string {
+// args builds the command line of the Envoy of hot restart epoch epoch.
+func (s *Supervisor) args(epoch int) []string {
+	drain := drainSeconds(s.opts.DrainTimeout)
 	args := []string{
 		"-c", s.opts.BootstrapPath,
 		"--admin-address-path", filepath.Join(s.opts.RunDir, adminAddressFile),
 		"-l", s.opts.LogLevel,
 		"--log-format", envoyLogFormat,
-		// Hot restart is not implemented yet, and with it enabled every Envoy on the host claims
-		// shared memory and an abstract socket named after --base-id (0 unless chosen): a second
-		// Portico, or tests running Envoys side by side, would fail to start. Disabling it removes
-		// that shared state altogether, which also makes a --base-id pointless until hot restart
-		// arrives.
-		"--disable-hot-restart",
+		// Hot restart: every epoch shares the base id, which names the shared memory and the
+		// abstract domain socket the epochs talk over. It is derived from the run directory, so
+		// two Porticos with different state directories never meet there.
+		"--base-id", strconv.FormatUint(uint64(s.opts.BaseID), 10),
+		"--restart-epoch", strconv.Itoa(epoch),
+		// A parent that has gone (it crashed, or was killed) must not stop the new epoch from
+		// starting: it then binds its listeners itself.
+		"--skip-hot-restart-on-no-parent",
 		// Drain immediately: from the start of a drain every response tells its client to close
 		// the connection, instead of Envoy's default of closing a growing share of them over ten
-		// minutes. The same drain time bounds how long listeners removed by an update linger.
+		// minutes. The same drain time bounds how long listeners removed by an update linger,
+		// and how long the parent epoch drains after a hot restart.
 		"--drain-strategy", "immediate",
-		"--drain-time-s", strconv.Itoa(drainSeconds(s.opts.DrainTimeout)),
+		"--drain-time-s", strconv.Itoa(drain),
+		// The parent of a hot restart keeps serving the requests it has in flight for another
+		// drain period after its listeners have drained, then the new epoch ends it.
+		"--parent-shutdown-time-s", strconv.Itoa(2 * drain),
 	}
 	if s.opts.Concurrency > 0 {
 		args = append(args, "--concurrency", strconv.Itoa(s.opts.Concurrency))
@@ -143,9 +152,9 @@ func drainSeconds(d time.Duration) int {
 	return max(1, int((d+time.Second-1)/time.Second))
 }
 
-// start forks a new Envoy and begins reading its output. The returned process is running; its
-// done channel closes when it has exited and been cleaned up after.
-func (s *Supervisor) start(out *outputFile) (*envoyProcess, error) {
+// start forks a new Envoy of hot restart epoch epoch and begins reading its output. The returned
+// process is running; its done channel closes when it has exited and been cleaned up after.
+func (s *Supervisor) start(out *outputFile, epoch int) (*envoyProcess, error) {
 	addrPath := filepath.Join(s.opts.RunDir, adminAddressFile)
 	// A file left by an earlier Envoy would hand out an address nobody listens on any more.
 	if err := os.Remove(addrPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -162,7 +171,7 @@ func (s *Supervisor) start(out *outputFile) (*envoyProcess, error) {
 		return nil, fmt.Errorf("create envoy stderr pipe: %w", err)
 	}
 
-	cmd := exec.Command(s.opts.EnvoyPath, s.args()...)
+	cmd := exec.Command(s.opts.EnvoyPath, s.args(epoch)...)
 	// Handing exec real files lets Envoy write straight into the pipes, so Wait returns when
 	// Envoy exits rather than when every copy of the pipes is closed.
 	cmd.Stdout, cmd.Stderr = stdoutW, stderrW
@@ -175,6 +184,7 @@ func (s *Supervisor) start(out *outputFile) (*envoyProcess, error) {
 		Pdeathsig: syscall.SIGKILL,
 	}
 	proc := &envoyProcess{
+		epoch:  epoch,
 		tail:   newLineRing(tailLines),
 		exited: make(chan struct{}),
 		done:   make(chan struct{}),
@@ -197,7 +207,7 @@ func (s *Supervisor) start(out *outputFile) (*envoyProcess, error) {
 	}
 	go s.readOutput(stdoutR, proc.tail, out, &output)
 	go s.readOutput(stderrR, proc.tail, out, &output)
-	s.log.Info("envoy started", "pid", proc.pid, "path", s.opts.EnvoyPath, "args", cmd.Args[1:])
+	s.log.Info("envoy started", "pid", proc.pid, "epoch", epoch, "path", s.opts.EnvoyPath, "args", cmd.Args[1:])
 	return proc, nil
 }
 
@@ -242,8 +252,11 @@ func (s *Supervisor) own(cmd *exec.Cmd, proc *envoyProcess, started chan<- error
 	case <-time.After(outputDrainTimeout):
 		s.log.Warn("envoy exited but its output is still open; no longer waiting for it", "pid", proc.pid)
 	}
-	if err := os.Remove(pidPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		s.log.Warn("remove envoy pid file", "path", pidPath, "error", err)
+	// After a hot restart the file names the new epoch, which must stay findable.
+	if pid, err := pidFromFile(pidPath); err == nil && pid == proc.pid {
+		if err := os.Remove(pidPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("remove envoy pid file", "path", pidPath, "error", err)
+		}
 	}
 	close(proc.done)
 }
@@ -258,6 +271,19 @@ func writePIDFile(path string, pid int) error {
 		return fmt.Errorf("write envoy pid file: %w", err)
 	}
 	return nil
+}
+
+// pidFromFile reads the pid written by writePIDFile.
+func pidFromFile(path string) (int, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("pid file %s holds %q, not a process id", path, raw)
+	}
+	return pid, nil
 }
 
 // watch follows a new Envoy until it is ready: it learns the admin address, then polls /ready.
@@ -330,16 +356,6 @@ func (s *Supervisor) stop(ctx context.Context, p *envoyProcess) {
 	if addr := p.adminAddress(); addr != "" && !p.hasExited() {
 		s.drain(ctx, p, addr)
 	}
-	p.signalGroup(syscall.SIGTERM)
-	timer := time.NewTimer(s.opts.TermTimeout)
-	defer timer.Stop()
-	select {
-	case <-p.exited:
-	case <-timer.C:
-		s.log.Warn("envoy did not exit after SIGTERM; killing its process group",
-			"pid", p.pid, "waited", s.opts.TermTimeout)
-		p.kill(fmt.Sprintf("no exit within %s of SIGTERM", s.opts.TermTimeout))
-	}
-	<-p.done
+	s.terminate(p)
 	s.log.Info("envoy stopped", "pid", p.pid, "exit", p.exitReason())
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,9 +22,16 @@ type Options struct {
 	EnvoyPath string
 	// BootstrapPath is the bootstrap file passed to Envoy with -c.
 	BootstrapPath string
-	// RunDir holds per-run state: the admin-address file, envoy.pid and envoy.log. It is created
-	// with mode 0700 when missing.
+	// RunDir holds the state of the running Envoy: the admin-address file, envoy.pid, and
+	// envoy.log, a link to the current run's log. It is created with mode 0700 when missing.
 	RunDir string
+	// RunsDir keeps one directory of logs per Run, named after its start time; the newest
+	// KeepRuns are kept and older ones removed. Defaults RunDir/runs and 5.
+	RunsDir  string
+	KeepRuns int
+	// BaseID is Envoy's --base-id, which names the shared memory and domain socket of hot
+	// restart; Envoys sharing one would collide. Default: derived from RunDir's absolute path.
+	BaseID uint32
 	// Concurrency is Envoy's worker thread count (--concurrency); 0 leaves Envoy's default of
 	// one worker per hardware thread.
 	Concurrency int
@@ -68,6 +77,15 @@ func (o Options) withDefaults() Options {
 	if o.MaxExits <= 0 {
 		o.MaxExits = 5
 	}
+	if o.RunsDir == "" && o.RunDir != "" {
+		o.RunsDir = filepath.Join(o.RunDir, "runs")
+	}
+	if o.KeepRuns <= 0 {
+		o.KeepRuns = 5
+	}
+	if o.BaseID == 0 && o.RunDir != "" {
+		o.BaseID = baseIDFor(o.RunDir)
+	}
 	setDuration(&o.DrainTimeout, 5*time.Second)
 	setDuration(&o.RestartBackoff, 200*time.Millisecond)
 	setDuration(&o.MaxRestartBackoff, 10*time.Second)
@@ -77,6 +95,21 @@ func (o Options) withDefaults() Options {
 	setDuration(&o.TermTimeout, 5*time.Second)
 	return o
 }
+
+// baseIDFor derives a hot restart base id from a run directory. Envoy multiplies the base id by
+// ten to leave room for epochs, so it stays well inside a uint32; 0, Envoy's default that any
+// other Envoy on the host may be using, is never chosen.
+func baseIDFor(runDir string) uint32 {
+	if abs, err := filepath.Abs(runDir); err == nil {
+		runDir = abs
+	}
+	h := fnv.New32a()
+	h.Write([]byte(runDir))
+	return 1 + h.Sum32()%maxBaseID
+}
+
+// maxBaseID keeps base id times ten plus the epoch within a uint32.
+const maxBaseID = 400_000_000
 
 func (o Options) validate() error {
 	var errs []error
@@ -106,10 +139,15 @@ type Supervisor struct {
 	// stopped is closed when Run returns; runErr is its result.
 	stopped chan struct{}
 
+	// hotRestarts carries HotRestart's requests to Run, which alone starts processes.
+	hotRestarts chan chan error
+
 	mu       sync.Mutex
 	current  *envoyProcess
-	changed  chan struct{} // closed and replaced whenever current changes
+	retiring []*envoyProcess // parents of hot restarts, draining until the new epoch ends them
+	changed  chan struct{}   // closed and replaced whenever current changes
 	restarts int
+	hot      int // completed hot restarts
 	runErr   error
 }
 
@@ -123,6 +161,8 @@ func New(opts Options) *Supervisor {
 		admin:    newAdminClient(),
 		stopped:  make(chan struct{}),
 		changed:  make(chan struct{}),
+
+		hotRestarts: make(chan chan error),
 	}
 }
 
@@ -147,7 +187,10 @@ func (s *Supervisor) Run(ctx context.Context) (err error) {
 	if err := os.MkdirAll(s.opts.RunDir, 0o700); err != nil {
 		return fmt.Errorf("create run directory: %w", err)
 	}
-	out, err := openEnvoyLog(s.opts.RunDir, s.log)
+	if err := s.killStale(); err != nil {
+		return err
+	}
+	out, err := s.openRunLog()
 	if err != nil {
 		return err
 	}
@@ -161,7 +204,7 @@ func (s *Supervisor) Run(ctx context.Context) (err error) {
 		if ctx.Err() != nil {
 			return nil
 		}
-		proc, err := s.start(out)
+		proc, err := s.start(out, 0)
 		if err != nil {
 			return err
 		}
@@ -173,14 +216,13 @@ func (s *Supervisor) Run(ctx context.Context) (err error) {
 		s.setCurrent(proc)
 		go s.watch(ctx, proc)
 
-		select {
-		case <-ctx.Done():
-			s.stop(ctx, proc)
-			s.setCurrent(nil)
+		proc = s.serve(ctx, out, proc)
+		if proc == nil {
 			return nil
-		case <-proc.done:
 		}
 		s.setCurrent(nil)
+		// A parent epoch still draining holds the hot restart socket a fresh Envoy binds.
+		s.endRetiring("its successor exited")
 
 		now := time.Now()
 		if readyAt := proc.readySince(); !readyAt.IsZero() && now.Sub(readyAt) >= s.opts.HealthyAfter {
@@ -204,6 +246,26 @@ func (s *Supervisor) Run(ctx context.Context) (err error) {
 		case <-timer.C:
 		}
 		backoff = min(2*backoff, s.opts.MaxRestartBackoff)
+	}
+}
+
+// serve keeps proc, and the epochs that replace it by hot restart, running until the current
+// one exits, which it returns, or until ctx is done, when it stops every Envoy and returns nil.
+func (s *Supervisor) serve(ctx context.Context, out *outputFile, proc *envoyProcess) *envoyProcess {
+	for {
+		select {
+		case <-ctx.Done():
+			s.stopAll(ctx, proc)
+			return nil
+		case <-proc.done:
+			return proc
+		case result := <-s.hotRestarts:
+			next, err := s.hotRestart(ctx, out, proc)
+			if next != nil {
+				proc = next
+			}
+			result <- err
+		}
 	}
 }
 
@@ -280,6 +342,13 @@ func (s *Supervisor) AdminAddress() string {
 		return ""
 	}
 	return proc.adminAddress()
+}
+
+// HotRestarts returns how many hot restarts have completed.
+func (s *Supervisor) HotRestarts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hot
 }
 
 // Restarts returns how many times Envoy has been started again after exiting on its own.
