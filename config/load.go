@@ -189,7 +189,7 @@ func syntaxDiagnostic(filename string, err error) Diagnostic {
 }
 
 // knownKinds is listed in messages, in the order a configuration usually introduces them.
-var knownKinds = []string{KindGateway, KindVirtualService, KindUpstream}
+var knownKinds = []string{KindGateway, KindVirtualService, KindRouteTable, KindUpstream}
 
 // decodeDocument checks a document's envelope (apiVersion, kind) and decodes it into the
 // resource its kind names.
@@ -239,6 +239,11 @@ func (l *loader) decodeDocument(filename string, root *yaml.Node) {
 		d.decodeStruct(root, reflect.ValueOf(r).Elem(), "", top)
 		r.Source = src
 		l.cfg.VirtualServices = append(l.cfg.VirtualServices, r)
+	case KindRouteTable:
+		r := &RouteTable{}
+		d.decodeStruct(root, reflect.ValueOf(r).Elem(), "", top)
+		r.Source = src
+		l.cfg.RouteTables = append(l.cfg.RouteTables, r)
 	case KindUpstream:
 		r := &Upstream{}
 		d.decodeStruct(root, reflect.ValueOf(r).Elem(), "", top)
