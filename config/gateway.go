@@ -1,6 +1,12 @@
 package config
 
-import "net/netip"
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"time"
+)
 
 func (v *validator) checkGateway(g *Gateway) {
 	s := subject{KindGateway, g.Metadata.Name, &g.Source}
@@ -13,6 +19,89 @@ func (v *validator) checkGateway(g *Gateway) {
 				excerpt(g.Spec.BindAddress))
 		}
 	}
+	if g.Source.valid("spec.protocol") && g.Spec.Protocol != ProtocolHTTP {
+		v.errorf(s, "spec.protocol", "protocol %q is not supported; use %s (or leave protocol out)", excerpt(g.Spec.Protocol), ProtocolHTTP)
+	}
+	seen := map[string]bool{}
+	for i, name := range g.Spec.VirtualServices {
+		p := fmt.Sprintf("spec.virtualServices[%d]", i)
+		if !g.Source.valid(p) {
+			continue
+		}
+		vs := v.virtualServices[name]
+		switch {
+		case seen[name]:
+			v.errorf(s, p, "VirtualService %q is listed more than once; remove the repeat", excerpt(name))
+		case vs == nil:
+			v.errorf(s, p, "%s", notDefined(KindVirtualService, name, v.virtualServiceNames))
+		case len(vs.Spec.Gateways) > 0 && !slices.Contains(vs.Spec.Gateways, g.Metadata.Name):
+			v.errorf(s, p, "VirtualService %q limits itself to other Gateways (%s); add %q to its spec.gateways or remove it here",
+				name, vs.Source.At("spec.gateways"), g.Metadata.Name)
+		}
+		seen[name] = true
+	}
+	if sel := g.Spec.VirtualServiceSelector; sel != nil && g.Source.valid("spec.virtualServiceSelector") {
+		v.checkLabels(s, "spec.virtualServiceSelector.matchLabels", sel.MatchLabels)
+	}
+	if o := g.Spec.Options; o != nil && g.Source.valid("spec.options") {
+		v.checkGatewayOptions(s, o)
+	}
+}
+
+func (v *validator) checkGatewayOptions(s subject, o *GatewayOptions) {
+	const p = "spec.options."
+	if s.src.valid(p+"perConnectionBufferLimitBytes") && (o.PerConnectionBufferLimitBytes < 1 || o.PerConnectionBufferLimitBytes > math.MaxUint32) {
+		v.errorf(s, p+"perConnectionBufferLimitBytes", "%d is out of range; use 1-%d bytes (Envoy's default is 1048576)", o.PerConnectionBufferLimitBytes, uint32(math.MaxUint32))
+	}
+	if s.src.valid(p+"xffNumTrustedHops") && (o.XffNumTrustedHops < 0 || o.XffNumTrustedHops > math.MaxUint32) {
+		v.errorf(s, p+"xffNumTrustedHops", "%d is out of range; use 0 or more", o.XffNumTrustedHops)
+	}
+	v.checkDuration(s, p+"idleTimeout", o.IdleTimeout)
+	v.checkDuration(s, p+"requestTimeout", o.RequestTimeout)
+}
+
+// checkDuration checks a Go-style duration ("30s", "1m30s") that must be positive.
+func (v *validator) checkDuration(s subject, field, d string) {
+	if !s.src.valid(field) {
+		return
+	}
+	parsed, err := time.ParseDuration(d)
+	switch {
+	case err != nil:
+		v.errorf(s, field, "%q is not a duration; write it like \"30s\", \"1m30s\" or \"500ms\"", excerpt(d))
+	case parsed <= 0:
+		v.errorf(s, field, "duration %q must be positive; remove the field to keep the default", excerpt(d))
+	case parsed%time.Millisecond != 0:
+		v.errorf(s, field, "duration %q is finer than a millisecond, which Envoy does not honour; round it", excerpt(d))
+	}
+}
+
+// Serves reports whether Gateway g serves VirtualService vs. Both sides may narrow the
+// attachment and both must agree: a VirtualService that lists gateways attaches only to those,
+// and a Gateway that lists or selects VirtualServices serves only those.
+func (g *Gateway) Serves(vs *VirtualService) bool {
+	if len(vs.Spec.Gateways) > 0 && !slices.Contains(vs.Spec.Gateways, g.Metadata.Name) {
+		return false
+	}
+	sel := g.Spec.VirtualServiceSelector
+	if len(g.Spec.VirtualServices) == 0 && sel == nil {
+		return true
+	}
+	return slices.Contains(g.Spec.VirtualServices, vs.Metadata.Name) || sel.Matches(vs.Metadata.Labels)
+}
+
+// Matches reports whether labels hold every pair the selector asks for. A nil selector selects
+// nothing; an empty matchLabels selects everything.
+func (s *LabelSelector) Matches(labels map[string]string) bool {
+	if s == nil {
+		return false
+	}
+	for k, want := range s.MatchLabels {
+		if got, ok := labels[k]; !ok || got != want {
+			return false
+		}
+	}
+	return true
 }
 
 // checkGatewayClashes rejects two Gateways that would listen on overlapping sockets: the same

@@ -36,12 +36,12 @@ func upstreamNamed(name string) string { return strings.Replace(upstreamDoc, "NA
 
 // Expected resources, with defaults applied and without Source (see withoutSources).
 func wantGateway(name, addr string, port int) *Gateway {
-	return &Gateway{Metadata: Metadata{Name: name}, Spec: GatewaySpec{BindAddress: addr, BindPort: port}}
+	return &Gateway{Metadata: Metadata{Name: name}, Spec: GatewaySpec{BindAddress: addr, BindPort: port, Protocol: DefaultProtocol}}
 }
 
 func wantUpstream(name string) *Upstream {
 	return &Upstream{Metadata: Metadata{Name: name}, Spec: UpstreamSpec{Static: &StaticUpstream{
-		Hosts: []Host{{Address: "127.0.0.1", Port: 9000}},
+		Hosts: []Host{{Address: "127.0.0.1", Port: 9000, Weight: DefaultHostWeight}},
 	}}}
 }
 
@@ -285,7 +285,7 @@ func TestLoadExample(t *testing.T) {
 			},
 		}}},
 		Upstreams: []*Upstream{{Metadata: Metadata{Name: "api"}, Spec: UpstreamSpec{Static: &StaticUpstream{
-			Hosts: []Host{{Address: "127.0.0.1", Port: 9001}},
+			Hosts: []Host{{Address: "127.0.0.1", Port: 9001, Weight: DefaultHostWeight}},
 		}}}},
 	}
 	if got := withoutSources(cfg); !reflect.DeepEqual(got, want) {

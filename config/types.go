@@ -7,6 +7,7 @@ const APIVersion = "portico.dev/v1"
 const (
 	KindGateway        = "Gateway"
 	KindVirtualService = "VirtualService"
+	KindRouteTable     = "RouteTable"
 	KindUpstream       = "Upstream"
 )
 
@@ -15,6 +16,7 @@ const (
 type Config struct {
 	Gateways        []*Gateway
 	VirtualServices []*VirtualService
+	RouteTables     []*RouteTable
 	Upstreams       []*Upstream
 
 	// Warnings are findings that do not stop the configuration from being served, such as an
@@ -24,8 +26,14 @@ type Config struct {
 
 // Metadata names a resource. Names are unique per kind.
 type Metadata struct {
-	Name   string            `yaml:"name"`
+	Name string `yaml:"name"`
+	// Labels are Kubernetes-style key/value pairs that selectors match.
 	Labels map[string]string `yaml:"labels,omitempty"`
+}
+
+// LabelSelector selects resources whose labels include every pair of MatchLabels.
+type LabelSelector struct {
+	MatchLabels map[string]string `yaml:"matchLabels"`
 }
 
 // Gateway is a listener: an address and port where Envoy accepts traffic.
@@ -35,12 +43,41 @@ type Gateway struct {
 	Source   Source      `yaml:"-"`
 }
 
+// The protocols a Gateway can speak.
+const (
+	ProtocolHTTP = "HTTP"
+)
+
 // GatewaySpec is the body of a Gateway.
 type GatewaySpec struct {
 	// BindAddress is the IP address to listen on. Default 0.0.0.0.
 	BindAddress string `yaml:"bindAddress,omitempty"`
 	// BindPort is the TCP port to listen on (1-65535). Required.
 	BindPort int `yaml:"bindPort"`
+	// Protocol is what the listener speaks. Default and only value today: HTTP.
+	Protocol string `yaml:"protocol,omitempty"`
+	// VirtualServices names the VirtualServices this Gateway serves. With neither this nor
+	// VirtualServiceSelector, the Gateway serves every VirtualService that does not exclude it.
+	VirtualServices []string `yaml:"virtualServices,omitempty"`
+	// VirtualServiceSelector selects VirtualServices by label, in addition to VirtualServices.
+	VirtualServiceSelector *LabelSelector `yaml:"virtualServiceSelector,omitempty"`
+	// Options tune the listener's HTTP connection handling.
+	Options *GatewayOptions `yaml:"options,omitempty"`
+}
+
+// GatewayOptions tune a Gateway's HTTP connection manager. Absent fields keep Envoy's defaults.
+type GatewayOptions struct {
+	// PerConnectionBufferLimitBytes bounds the read and write buffers of each connection.
+	PerConnectionBufferLimitBytes int `yaml:"perConnectionBufferLimitBytes,omitempty"`
+	// UseRemoteAddress makes the peer's address the client address (x-forwarded-for is
+	// appended to, not trusted), which an edge gateway wants.
+	UseRemoteAddress *bool `yaml:"useRemoteAddress,omitempty"`
+	// XffNumTrustedHops is how many x-forwarded-for entries from the right are trusted proxies.
+	XffNumTrustedHops int `yaml:"xffNumTrustedHops,omitempty"`
+	// IdleTimeout closes a connection without active requests after this long ("1m30s").
+	IdleTimeout string `yaml:"idleTimeout,omitempty"`
+	// RequestTimeout bounds receiving one whole request ("30s").
+	RequestTimeout string `yaml:"requestTimeout,omitempty"`
 }
 
 // VirtualService is a set of domains and the routes that serve them.
@@ -58,6 +95,41 @@ type VirtualServiceSpec struct {
 	Gateways []string `yaml:"gateways,omitempty"`
 	// Routes are matched in order; the first match wins.
 	Routes []Route `yaml:"routes"`
+	// Options apply to every request this VirtualService serves.
+	Options *VirtualServiceOptions `yaml:"options,omitempty"`
+}
+
+// VirtualServiceOptions change requests and responses of a whole VirtualService.
+type VirtualServiceOptions struct {
+	// RequestHeadersToAdd are appended to the request before it goes upstream.
+	RequestHeadersToAdd []HeaderValue `yaml:"requestHeadersToAdd,omitempty"`
+	// RequestHeadersToRemove are removed from the request before it goes upstream.
+	RequestHeadersToRemove []string `yaml:"requestHeadersToRemove,omitempty"`
+	// ResponseHeadersToAdd are appended to the response before it goes to the client.
+	ResponseHeadersToAdd []HeaderValue `yaml:"responseHeadersToAdd,omitempty"`
+	// ResponseHeadersToRemove are removed from the response before it goes to the client.
+	ResponseHeadersToRemove []string `yaml:"responseHeadersToRemove,omitempty"`
+}
+
+// HeaderValue is one header to add.
+type HeaderValue struct {
+	Name  string `yaml:"name"`
+	Value string `yaml:"value"`
+}
+
+// RouteTable is a list of routes that VirtualService (or other RouteTable) routes delegate to,
+// so that a team can own the routes below one path prefix.
+type RouteTable struct {
+	Metadata Metadata       `yaml:"metadata"`
+	Spec     RouteTableSpec `yaml:"spec"`
+	Source   Source         `yaml:"-"`
+}
+
+// RouteTableSpec is the body of a RouteTable.
+type RouteTableSpec struct {
+	// Routes are matched in order; the first match wins. Every path must start with the
+	// prefix of each route that delegates here.
+	Routes []Route `yaml:"routes"`
 }
 
 // Route matches requests and says what to do with them: exactly one action is set.
@@ -68,20 +140,93 @@ type Route struct {
 
 	// Upstream sends matching requests to the named Upstream.
 	Upstream string `yaml:"upstream,omitempty"`
+	// Destinations split matching requests between Upstreams by weight.
+	Destinations []Destination `yaml:"destinations,omitempty"`
+	// Redirect answers matching requests with a redirect.
+	Redirect *Redirect `yaml:"redirect,omitempty"`
 	// DirectResponse answers matching requests from the gateway itself.
 	DirectResponse *DirectResponse `yaml:"directResponse,omitempty"`
+	// Delegate hands matching requests to the routes of one or more RouteTables.
+	Delegate *Delegate `yaml:"delegate,omitempty"`
 }
 
-// RouteMatch selects requests by path. Exactly one of Prefix and Exact is set.
+// RouteMatch selects requests. Exactly one of Prefix, Exact and Regex is set; every other
+// condition must hold too.
 type RouteMatch struct {
+	// Prefix matches paths that start with it (a plain string prefix, not path segments).
 	Prefix string `yaml:"prefix,omitempty"`
-	Exact  string `yaml:"exact,omitempty"`
+	// Exact matches one path.
+	Exact string `yaml:"exact,omitempty"`
+	// Regex matches paths that the RE2 regular expression matches in full.
+	Regex string `yaml:"regex,omitempty"`
+	// Headers must all match.
+	Headers []HeaderMatch `yaml:"headers,omitempty"`
+	// QueryParameters must all match.
+	QueryParameters []QueryParameterMatch `yaml:"queryParameters,omitempty"`
+	// Methods lists the HTTP methods matched; empty means any.
+	Methods []string `yaml:"methods,omitempty"`
+	// CaseSensitive says whether Prefix and Exact compare case. Default true.
+	CaseSensitive *bool `yaml:"caseSensitive,omitempty"`
+}
+
+// IsCaseSensitive applies the default of CaseSensitive.
+func (m RouteMatch) IsCaseSensitive() bool { return m.CaseSensitive == nil || *m.CaseSensitive }
+
+// HeaderMatch is a condition on one request header: exactly one of Exact, Regex and Present.
+type HeaderMatch struct {
+	Name    string `yaml:"name"`
+	Exact   string `yaml:"exact,omitempty"`
+	Regex   string `yaml:"regex,omitempty"`
+	Present bool   `yaml:"present,omitempty"`
+	// Invert matches the requests the condition would not match.
+	Invert bool `yaml:"invert,omitempty"`
+}
+
+// QueryParameterMatch is a condition on one query parameter: exactly one of Exact, Regex and
+// Present.
+type QueryParameterMatch struct {
+	Name    string `yaml:"name"`
+	Exact   string `yaml:"exact,omitempty"`
+	Regex   string `yaml:"regex,omitempty"`
+	Present bool   `yaml:"present,omitempty"`
+}
+
+// Destination is one Upstream of a weighted split.
+type Destination struct {
+	Upstream string `yaml:"upstream"`
+	// Weight is this destination's share relative to the others' (> 0).
+	Weight int `yaml:"weight"`
+}
+
+// Redirect describes the redirect answered. Fields left out keep that part of the request URL.
+type Redirect struct {
+	HostRedirect string `yaml:"hostRedirect,omitempty"`
+	// PathRedirect replaces the whole path.
+	PathRedirect string `yaml:"pathRedirect,omitempty"`
+	// PrefixRewrite replaces the matched prefix (prefix matches only).
+	PrefixRewrite string `yaml:"prefixRewrite,omitempty"`
+	// SchemeRedirect is "http" or "https".
+	SchemeRedirect string `yaml:"schemeRedirect,omitempty"`
+	// HTTPSRedirect is shorthand for schemeRedirect: https.
+	HTTPSRedirect bool `yaml:"httpsRedirect,omitempty"`
+	PortRedirect  int  `yaml:"portRedirect,omitempty"`
+	// StripQuery drops the query string.
+	StripQuery bool `yaml:"stripQuery,omitempty"`
+	// ResponseCode is 301, 302, 303, 307 or 308. Default 301.
+	ResponseCode int `yaml:"responseCode,omitempty"`
 }
 
 // DirectResponse is a fixed answer from the gateway.
 type DirectResponse struct {
 	Status int    `yaml:"status"`
 	Body   string `yaml:"body,omitempty"`
+}
+
+// Delegate names the RouteTables a route delegates to: exactly one of Name and Selector.
+type Delegate struct {
+	Name string `yaml:"name,omitempty"`
+	// Selector selects RouteTables by label; their routes are taken in RouteTable name order.
+	Selector *LabelSelector `yaml:"selector,omitempty"`
 }
 
 // Upstream is a named backend service.
@@ -93,7 +238,10 @@ type Upstream struct {
 
 // UpstreamSpec is the body of an Upstream. Exactly one discovery type is set.
 type UpstreamSpec struct {
+	// Static lists hosts by IP address.
 	Static *StaticUpstream `yaml:"static,omitempty"`
+	// DNS lists hosts by name; Envoy resolves them and follows changes.
+	DNS *DNSUpstream `yaml:"dns,omitempty"`
 }
 
 // StaticUpstream lists the backend hosts by IP address.
@@ -105,4 +253,28 @@ type StaticUpstream struct {
 type Host struct {
 	Address string `yaml:"address"`
 	Port    int    `yaml:"port"`
+	// Weight is the host's share of load balancing relative to the others'. Default 1.
+	Weight int `yaml:"weight,omitempty"`
+}
+
+// The address families a DNS Upstream can resolve.
+const (
+	LookupFamilyV4   = "V4"
+	LookupFamilyV6   = "V6"
+	LookupFamilyAuto = "AUTO"
+)
+
+// DNSUpstream lists backend hosts by DNS name.
+type DNSUpstream struct {
+	Hosts []DNSHost `yaml:"hosts"`
+	// LookupFamily is V4, V6 or AUTO (IPv6 if the name has any, else IPv4). Default AUTO.
+	LookupFamily string `yaml:"lookupFamily,omitempty"`
+}
+
+// DNSHost is one backend found through DNS.
+type DNSHost struct {
+	Hostname string `yaml:"hostname"`
+	Port     int    `yaml:"port"`
+	// Weight is the host's share of load balancing relative to the others'. Default 1.
+	Weight int `yaml:"weight,omitempty"`
 }

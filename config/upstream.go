@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -29,6 +31,9 @@ func (v *validator) checkUpstream(u *Upstream) {
 	if u.Spec.Static != nil && u.Source.valid("spec.static") {
 		v.checkStaticHosts(s, u.Spec.Static)
 	}
+	if u.Spec.DNS != nil && u.Source.valid("spec.dns") {
+		v.checkDNSHosts(s, u.Spec.DNS)
+	}
 }
 
 func (v *validator) checkStaticHosts(s subject, st *StaticUpstream) {
@@ -39,11 +44,44 @@ func (v *validator) checkStaticHosts(s subject, st *StaticUpstream) {
 		p := fmt.Sprintf("spec.static.hosts[%d]", i)
 		if s.src.valid(p + ".address") {
 			if _, ok := parseIP(h.Address); !ok {
-				v.errorf(s, p+".address", "%q is not an IP address; use an IP address (DNS names are not supported yet)", excerpt(h.Address))
+				v.errorf(s, p+".address", "%q is not an IP address; use an IP address, or list host names under dns.hosts instead of static.hosts", excerpt(h.Address))
 			}
 		}
 		if s.src.valid(p+".port") && !validPort(h.Port) {
 			v.errorf(s, p+".port", "%s", portRangeMessage(h.Port))
 		}
+		v.checkWeight(s, p+".weight", h.Weight)
+	}
+}
+
+func (v *validator) checkDNSHosts(s subject, d *DNSUpstream) {
+	if s.src.valid("spec.dns.hosts") && len(d.Hosts) == 0 {
+		v.errorf(s, "spec.dns.hosts", "no hosts; add at least one {hostname: <name>, port: <1-65535>}")
+	}
+	for i, h := range d.Hosts {
+		p := fmt.Sprintf("spec.dns.hosts[%d]", i)
+		if s.src.valid(p + ".hostname") {
+			if _, isIP := parseIP(h.Hostname); isIP {
+				v.errorf(s, p+".hostname", "%q is an IP address; list it under static.hosts, or use a host name here", excerpt(h.Hostname))
+			} else if !validHostname(h.Hostname) {
+				v.errorf(s, p+".hostname", "%q is not a host name; use a DNS name such as \"api.internal\"", excerpt(h.Hostname))
+			}
+		}
+		if s.src.valid(p+".port") && !validPort(h.Port) {
+			v.errorf(s, p+".port", "%s", portRangeMessage(h.Port))
+		}
+		v.checkWeight(s, p+".weight", h.Weight)
+	}
+	families := []string{LookupFamilyV4, LookupFamilyV6, LookupFamilyAuto}
+	if s.src.valid("spec.dns.lookupFamily") && !slices.Contains(families, d.LookupFamily) {
+		v.errorf(s, "spec.dns.lookupFamily", "unknown lookup family %q; use one of %s%s",
+			excerpt(d.LookupFamily), strings.Join(families, ", "), didYouMean(d.LookupFamily, families))
+	}
+}
+
+// checkWeight checks a host's load-balancing weight, which Envoy wants between 1 and 2^32-1.
+func (v *validator) checkWeight(s subject, field string, w int) {
+	if s.src.valid(field) && (w < 1 || w > math.MaxUint32) {
+		v.errorf(s, field, "weight %d is out of range; use 1 or more (weights are relative to each other)", w)
 	}
 }

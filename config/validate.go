@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -14,8 +15,11 @@ import (
 // judged again by its zero value.
 func validate(cfg *Config) Diagnostics {
 	v := &validator{
-		gateways:  map[string]*Gateway{},
-		upstreams: map[string]*Upstream{},
+		cfg:             cfg,
+		gateways:        map[string]*Gateway{},
+		virtualServices: map[string]*VirtualService{},
+		routeTables:     map[string]*RouteTable{},
+		upstreams:       map[string]*Upstream{},
 	}
 	v.checkNames(cfg)
 	for _, g := range cfg.Gateways {
@@ -28,17 +32,25 @@ func validate(cfg *Config) Diagnostics {
 	for _, vs := range cfg.VirtualServices {
 		v.checkVirtualService(vs, len(cfg.Gateways) == 0)
 	}
+	for _, rt := range cfg.RouteTables {
+		v.checkRouteTable(rt)
+	}
+	v.checkDelegation(cfg)
 	v.checkDomainClaims(cfg)
 	return v.diags
 }
 
 // validator carries the findings and the name indexes that cross-resource checks consult.
 type validator struct {
-	diags     Diagnostics
-	gateways  map[string]*Gateway  // by name; the first definition wins
-	upstreams map[string]*Upstream // by name; the first definition wins
-	// gatewayNames and upstreamNames are the defined names in definition order, for hints.
-	gatewayNames, upstreamNames []string
+	cfg   *Config
+	diags Diagnostics
+	// The resources by name; the first definition wins.
+	gateways        map[string]*Gateway
+	virtualServices map[string]*VirtualService
+	routeTables     map[string]*RouteTable
+	upstreams       map[string]*Upstream
+	// The defined names in definition order, for hints.
+	gatewayNames, virtualServiceNames, routeTableNames, upstreamNames []string
 }
 
 // subject is the resource a finding is about.
@@ -81,11 +93,17 @@ func (v *validator) checkNames(cfg *Config) {
 	for _, vs := range cfg.VirtualServices {
 		all = append(all, named{subject{KindVirtualService, vs.Metadata.Name, &vs.Source}, &vs.Metadata})
 	}
+	for _, rt := range cfg.RouteTables {
+		all = append(all, named{subject{KindRouteTable, rt.Metadata.Name, &rt.Source}, &rt.Metadata})
+	}
 	for _, u := range cfg.Upstreams {
 		all = append(all, named{subject{KindUpstream, u.Metadata.Name, &u.Source}, &u.Metadata})
 	}
 	first := map[[2]string]subject{}
 	for _, r := range all {
+		if r.src.valid("metadata.labels") {
+			v.checkLabels(r.subject, "metadata.labels", r.meta.Labels)
+		}
 		if !r.src.valid("metadata.name") {
 			continue
 		}
@@ -106,6 +124,18 @@ func (v *validator) checkNames(cfg *Config) {
 		if _, dup := v.gateways[g.Metadata.Name]; g.Source.valid("metadata.name") && !dup {
 			v.gateways[g.Metadata.Name] = g
 			v.gatewayNames = append(v.gatewayNames, g.Metadata.Name)
+		}
+	}
+	for _, vs := range cfg.VirtualServices {
+		if _, dup := v.virtualServices[vs.Metadata.Name]; vs.Source.valid("metadata.name") && !dup {
+			v.virtualServices[vs.Metadata.Name] = vs
+			v.virtualServiceNames = append(v.virtualServiceNames, vs.Metadata.Name)
+		}
+	}
+	for _, rt := range cfg.RouteTables {
+		if _, dup := v.routeTables[rt.Metadata.Name]; rt.Source.valid("metadata.name") && !dup {
+			v.routeTables[rt.Metadata.Name] = rt
+			v.routeTableNames = append(v.routeTableNames, rt.Metadata.Name)
 		}
 	}
 	for _, u := range cfg.Upstreams {
@@ -140,4 +170,34 @@ func portRangeMessage(p int) string {
 func parseIP(s string) (netip.Addr, bool) {
 	a, err := netip.ParseAddr(s)
 	return a, err == nil && a.Zone() == ""
+}
+
+// labelNameRE is the name part of a Kubernetes label key, and the form of a non-empty value.
+var labelNameRE = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
+
+// labelPrefixRE is the optional DNS-subdomain prefix of a label key ("example.com/").
+var labelPrefixRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
+// checkLabels holds labels to Kubernetes' rules, so that the same labels work in both worlds
+// and selectors never meet a key they cannot express.
+func (v *validator) checkLabels(s subject, field string, labels map[string]string) {
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		p := field + "." + k
+		prefix, name, hasPrefix := strings.Cut(k, "/")
+		if !hasPrefix {
+			name, prefix = prefix, ""
+		}
+		switch {
+		case hasPrefix && (len(prefix) > 253 || !labelPrefixRE.MatchString(prefix)):
+			v.errorf(s, p, "label key %q: the prefix before '/' must be a lowercase DNS name such as \"example.com\"", excerpt(k))
+		case len(name) > 63 || !labelNameRE.MatchString(name):
+			v.errorf(s, p, "label key %q: use at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit", excerpt(k))
+		}
+		if !s.src.valid(p) {
+			continue
+		}
+		if val := labels[k]; val != "" && (len(val) > 63 || !labelNameRE.MatchString(val)) {
+			v.errorf(s, p, "label value %q: use at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit", excerpt(val))
+		}
+	}
 }

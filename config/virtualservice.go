@@ -2,12 +2,8 @@ package config
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 )
-
-// routeActions are the Route fields that say what to do with a request; exactly one is set.
-var routeActions = []string{"upstream", "directResponse"}
 
 func (v *validator) checkVirtualService(vs *VirtualService, noGateways bool) {
 	s := subject{KindVirtualService, vs.Metadata.Name, &vs.Source}
@@ -19,34 +15,42 @@ func (v *validator) checkVirtualService(vs *VirtualService, noGateways bool) {
 	}
 	v.checkGatewayRefs(s, vs.Spec.Gateways)
 	v.checkDomains(s, vs.Spec.Domains)
-	if s.src.valid("spec.routes") && len(vs.Spec.Routes) == 0 {
-		v.errorf(s, "spec.routes", "no routes; add at least one route")
+	if o := vs.Spec.Options; o != nil && s.src.valid("spec.options") {
+		v.checkHeaderOptions(s, o)
 	}
-	names := map[string]string{} // route name -> path of the route that has it
-	var earlier []pathMatch
-	for i := range vs.Spec.Routes {
-		p := fmt.Sprintf("spec.routes[%d]", i)
-		if !s.src.valid(p) {
-			continue
-		}
-		r := &vs.Spec.Routes[i]
-		if s.src.valid(p+".name") && r.Name != "" {
-			if prev, dup := names[r.Name]; dup {
-				v.errorf(s, p+".name", "route name %q is already used by %s; route names must be unique within a VirtualService", excerpt(r.Name), prev)
+	v.checkRoutes(s, vs.Spec.Routes)
+}
+
+// checkHeaderOptions checks the headers a VirtualService adds and removes.
+func (v *validator) checkHeaderOptions(s subject, o *VirtualServiceOptions) {
+	for _, add := range []struct {
+		field   string
+		headers []HeaderValue
+	}{{"spec.options.requestHeadersToAdd", o.RequestHeadersToAdd}, {"spec.options.responseHeadersToAdd", o.ResponseHeadersToAdd}} {
+		for i, h := range add.headers {
+			p := fmt.Sprintf("%s[%d]", add.field, i)
+			if s.src.valid(p+".name") && strings.HasPrefix(h.Name, ":") {
+				v.errorf(s, p+".name", "pseudo-header %q cannot be added; use an ordinary header name", excerpt(h.Name))
 			} else {
-				names[r.Name] = p
+				v.checkHeaderName(s, p+".name", h.Name)
+			}
+			if s.src.valid(p+".value") && strings.ContainsAny(h.Value, "\r\n\x00") {
+				v.errorf(s, p+".value", "header value contains a line break or NUL; remove it")
 			}
 		}
-		if m, ok := v.checkMatch(s, p+".match", r.Match); ok {
-			for _, e := range earlier {
-				if e.covers(m) {
-					v.warnf(s, p+".match", "route is unreachable: %s (%s) matches every request this one would; move this route before it or remove it", e.path, e)
-					break
-				}
+	}
+	for _, rm := range []struct {
+		field string
+		names []string
+	}{{"spec.options.requestHeadersToRemove", o.RequestHeadersToRemove}, {"spec.options.responseHeadersToRemove", o.ResponseHeadersToRemove}} {
+		for i, name := range rm.names {
+			p := fmt.Sprintf("%s[%d]", rm.field, i)
+			if s.src.valid(p) && (strings.HasPrefix(name, ":") || strings.EqualFold(name, "host")) {
+				v.errorf(s, p, "header %q cannot be removed; Envoy needs it to route", excerpt(name))
+				continue
 			}
-			earlier = append(earlier, m)
+			v.checkHeaderName(s, p, name)
 		}
-		v.checkAction(s, p, r)
 	}
 }
 
@@ -92,83 +96,6 @@ func (v *validator) checkDomains(s subject, domains []string) {
 		}
 		seen[key] = p
 	}
-}
-
-// checkMatch checks a route's match and returns it when it is well formed.
-func (v *validator) checkMatch(s subject, p string, m RouteMatch) (pathMatch, bool) {
-	if !s.src.valid(p) {
-		return pathMatch{}, false
-	}
-	hasPrefix, hasExact := s.src.has(p+".prefix"), s.src.has(p+".exact")
-	switch {
-	case hasPrefix && hasExact:
-		v.errorf(s, p, "set only one of prefix or exact")
-		return pathMatch{}, false
-	case !hasPrefix && !hasExact:
-		v.errorf(s, p, "no path to match; set prefix or exact")
-		return pathMatch{}, false
-	}
-	pm := pathMatch{path: strings.TrimSuffix(p, ".match"), value: m.Exact, exact: hasExact}
-	field := p + ".exact"
-	if hasPrefix {
-		pm.value, field = m.Prefix, p+".prefix"
-	}
-	if !s.src.valid(field) {
-		return pathMatch{}, false
-	}
-	if !strings.HasPrefix(pm.value, "/") {
-		v.errorf(s, field, "path %q must start with \"/\"", excerpt(pm.value))
-		return pathMatch{}, false
-	}
-	return pm, true
-}
-
-func (v *validator) checkAction(s subject, p string, r *Route) {
-	var set []string
-	for _, a := range routeActions {
-		if s.src.has(p + "." + a) {
-			set = append(set, a)
-		}
-	}
-	switch {
-	case len(set) == 0:
-		v.errorf(s, p, "no action; set one of: %s", strings.Join(routeActions, ", "))
-	case len(set) > 1:
-		v.errorf(s, p, "set only one action, not all of: %s", strings.Join(set, ", "))
-	}
-	if s.src.valid(p+".upstream") && v.upstreams[r.Upstream] == nil {
-		v.errorf(s, p+".upstream", "%s", notDefined(KindUpstream, r.Upstream, v.upstreamNames))
-	}
-	if r.DirectResponse != nil && s.src.valid(p+".directResponse.status") {
-		if st := r.DirectResponse.Status; st < 200 || st > 599 {
-			v.errorf(s, p+".directResponse.status", "status %d is out of range; use 200-599", st)
-		}
-	}
-}
-
-// pathMatch is a route's path condition, as far as reachability is concerned. Matches are only
-// by path today; once a route can also match on headers or methods, an earlier route covers a
-// later one only if it has no such extra conditions.
-type pathMatch struct {
-	path  string // the route's field path, for messages
-	value string
-	exact bool
-}
-
-// covers reports whether every request that later matches also matches m. Envoy's prefix
-// match is a plain string prefix, not a path-segment one.
-func (m pathMatch) covers(later pathMatch) bool {
-	if m.exact {
-		return later.exact && later.value == m.value
-	}
-	return strings.HasPrefix(later.value, m.value)
-}
-
-func (m pathMatch) String() string {
-	if m.exact {
-		return fmt.Sprintf("exact %q", excerpt(m.value))
-	}
-	return fmt.Sprintf("prefix %q", excerpt(m.value))
 }
 
 // checkDomainClaims rejects two VirtualServices that serve the same domain on one Gateway:
@@ -226,16 +153,13 @@ func (v *validator) checkDomainClaims(cfg *Config) {
 	}
 }
 
-// attachedGateways names the defined Gateways a VirtualService attaches to: those it lists, or
-// every Gateway when it lists none.
+// attachedGateways names the defined Gateways that serve a VirtualService, whichever side
+// chose the attachment.
 func (v *validator) attachedGateways(vs *VirtualService) []string {
-	if len(vs.Spec.Gateways) == 0 {
-		return v.gatewayNames
-	}
 	var out []string
-	for _, g := range vs.Spec.Gateways {
-		if v.gateways[g] != nil && !slices.Contains(out, g) {
-			out = append(out, g)
+	for _, name := range v.gatewayNames {
+		if v.gateways[name].Serves(vs) {
+			out = append(out, name)
 		}
 	}
 	return out
