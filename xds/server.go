@@ -58,6 +58,9 @@ type Server struct {
 	// current is the newest open ADS stream: the one whose ACKs count. 0 when none.
 	current  int64
 	lastNACK *NACKError
+	// rejected is the last generation Envoy rejected, so that the same content is not pushed
+	// again: Envoy would only reject it again.
+	rejected *generation
 }
 
 // New returns a server that serves configuration to the Envoy whose node id is nodeID.
@@ -205,11 +208,24 @@ func (s *Server) SetInitialGeneration(gen uint64) error {
 	return nil
 }
 
+// Check reports whether res could be pushed: the same per-resource validation rules and
+// snapshot consistency that Push checks, without touching any server.
+func Check(res Resources) error {
+	c, err := newContent(res)
+	if err != nil {
+		return err
+	}
+	_, err = c.snapshot("check")
+	return err
+}
+
 // Push makes res the served configuration as a new generation. It checks snapshot consistency
 // (Snapshot.Consistent()) and each resource's own validation rules, and returns an error without
 // changing anything if either fails. If res is equal (proto.Equal per resource, order-insensitive
-// by name) to what is currently served, nothing is pushed and changed=false. Generations only go
-// up; the snapshot version string is the decimal generation.
+// by name) to what is currently served, nothing is pushed and changed=false. If res equals the
+// content Envoy rejected last, nothing is pushed either and the error wraps that *NACKError:
+// sending it again would only be rejected again. Generations only go up; the snapshot version
+// string is the decimal generation.
 func (s *Server) Push(ctx context.Context, res Resources) (gen uint64, changed bool, err error) {
 	c, err := newContent(res)
 	if err != nil {
@@ -220,10 +236,15 @@ func (s *Server) Push(ctx context.Context, res Resources) (gen uint64, changed b
 	if s.served != nil && s.served.content.equal(c) {
 		return s.served.number, false, nil
 	}
+	if s.rejected != nil && s.rejected.content.equal(c) {
+		return s.served.number, false, fmt.Errorf("push: unchanged since envoy rejected it: %w", s.rejected.nack)
+	}
 	g, err := s.publishLocked(ctx, c, 0)
 	if err != nil {
 		return 0, false, fmt.Errorf("push: %w", err)
 	}
+	// Different content: whatever was rejected before may be wanted again later, on purpose.
+	s.rejected = nil
 	return g.number, true, nil
 }
 

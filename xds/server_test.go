@@ -3,6 +3,7 @@ package xds
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -358,6 +359,12 @@ func TestNACKRollsBackWithoutResending(t *testing.T) {
 		t.Fatalf("Status.LastNACK = %+v, want the rejection of generation 2", st.LastNACK)
 	}
 
+	// Pushing the rejected content again sends nothing: Envoy would only reject it again.
+	gen, changed, err := s.Push(context.Background(), gateway(t, 10000, "two"))
+	if !errors.As(err, &nack) || nack.Generation != 2 || changed || gen != 3 {
+		t.Fatalf("Push of the rejected content = %d, %v, %v; want generation 3 unchanged and the NACK of 2", gen, changed, err)
+	}
+
 	// The next push is the next thing Envoy hears: nothing else was queued behind the rollback.
 	mustPush(t, s, gateway(t, 10000, "four"), 4)
 	next := f.ackAll(map[string]string{cds: "4", lds: "4", rds: "4"})
@@ -480,11 +487,30 @@ func TestRefusesIncrementalXDS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := delta.Send(&discovery.DeltaDiscoveryRequest{Node: &core.Node{Id: testNode}, TypeUrl: lds}); err != nil {
+	// The server may end the stream before the request is sent; Send then reports io.EOF and
+	// the stream's status comes from Recv.
+	if err := delta.Send(&discovery.DeltaDiscoveryRequest{Node: &core.Node{Id: testNode}, TypeUrl: lds}); err != nil && !errors.Is(err, io.EOF) {
 		t.Fatal(err)
 	}
 	_, err = delta.Recv()
 	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "api_type to GRPC") {
 		t.Fatalf("delta stream ended with %v, want Unimplemented pointing at api_type", err)
+	}
+}
+
+func TestCheckMatchesPush(t *testing.T) {
+	good := gateway(t, 10000, "one")
+	if err := Check(good); err != nil {
+		t.Fatalf("Check(valid resources) = %v", err)
+	}
+	// A listener whose route configuration is missing is inconsistent.
+	bad := Resources{resource.ListenerType: good[resource.ListenerType]}
+	err := Check(bad)
+	if err == nil {
+		t.Fatal("Check(listener without its routes) = nil, want an error")
+	}
+	s := New(testLogger(t), testNode)
+	if _, _, perr := s.Push(context.Background(), bad); perr == nil || !strings.Contains(perr.Error(), err.Error()) {
+		t.Fatalf("Push error %v does not carry Check's %v", perr, err)
 	}
 }

@@ -170,6 +170,9 @@ func (s *Server) nackLocked(st *streamState, req *discovery.DiscoveryRequest, se
 		}
 	}
 	s.lastNACK = nack
+	if g != nil && g.rollbackOf == 0 && g.nack != nil {
+		s.rejected = g
+	}
 	s.logger.Warn("envoy rejected xds generation", "generation", gen, "type", nack.TypeURL,
 		"resources", nack.Names, "message", nack.Message)
 	s.rollbackLocked(gen)
