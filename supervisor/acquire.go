@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	func_e "github.com/tetratelabs/func-e"
@@ -24,11 +26,19 @@ import (
 // DefaultEnvoyVersion is the Envoy release Portico is built and tested against.
 const DefaultEnvoyVersion = "1.40.0"
 
+// DefaultVersionsURL lists Envoy releases and their checksums; it is func-e's default too.
+const DefaultVersionsURL = "https://archive.tetratelabs.io/envoy/envoy-versions.json"
+
+// installLockFile in the data home serialises installs between Portico processes.
+const installLockFile = ".install.lock"
+
 const (
 	// dialTimeout and responseHeaderTimeout make an offline or firewalled machine fail within
 	// seconds instead of hanging, while still letting a slow but live download finish.
 	dialTimeout           = 10 * time.Second
 	responseHeaderTimeout = 30 * time.Second
+	// lockPollInterval is how often a Portico waiting for another one's install checks the lock.
+	lockPollInterval = 100 * time.Millisecond
 	// downloadTimeout caps the whole download (tens of megabytes), so a stalled transfer ends.
 	downloadTimeout = 10 * time.Minute
 	// versionTimeout bounds `envoy --version`, which returns at once from a working binary.
@@ -49,7 +59,13 @@ type Acquirer struct {
 	LookPath    func(string) (string, error) // exec.LookPath; tests may replace
 	Logger      *slog.Logger
 	DataHome    string // cache root; "" means DefaultDataHome()
-	VersionsURL string // func-e versions JSON URL; "" means func-e's default
+	VersionsURL string // func-e versions JSON URL; "" means DefaultVersionsURL
+	// Offline forbids every network access: Envoy comes from the cache or PATH only.
+	Offline bool
+	// Progress receives download progress; nil shows none. ProgressTerminal redraws one line
+	// in place, for a terminal; otherwise a plain line is written every few seconds.
+	Progress         io.Writer
+	ProgressTerminal bool
 }
 
 // Envoy is a binary that was found and answered `--version`.
@@ -99,13 +115,7 @@ func (a *Acquirer) Acquire(ctx context.Context, explicitPath, version string) (E
 	if err != nil {
 		attempts = append(attempts, fmt.Errorf("cache and download: %w; set XDG_DATA_HOME or HOME", err))
 	} else {
-		e, err := a.fromCache(ctx, dataHome, version)
-		if err == nil {
-			return e, nil
-		}
-		attempts = append(attempts, err)
-
-		e, err = a.download(ctx, dataHome, version)
+		e, err := a.install(ctx, dataHome, version)
 		if err == nil {
 			return e, nil
 		}
@@ -121,9 +131,88 @@ func (a *Acquirer) Acquire(ctx context.Context, explicitPath, version string) (E
 	}
 	attempts = append(attempts, err)
 
-	return Envoy{}, fmt.Errorf("no usable envoy %s; tried, in order:\n%w\n"+
+	offline := ""
+	if a.Offline {
+		offline = " (offline: no download was tried)"
+	}
+	return Envoy{}, fmt.Errorf("no usable envoy %s%s; tried, in order:\n%w\n"+
 		"or point Portico at an Envoy binary with --envoy-path or PORTICO_ENVOY_PATH",
-		version, errors.Join(attempts...))
+		version, offline, errors.Join(attempts...))
+}
+
+// Install makes version available in the cache, downloading it unless it is there and works,
+// and returns it. Unlike Acquire it never falls back to PATH.
+func (a *Acquirer) Install(ctx context.Context, version string) (Envoy, error) {
+	if !patchVersion.MatchString(version) {
+		return Envoy{}, fmt.Errorf("envoy version %q is not a full release version such as %s", version, DefaultEnvoyVersion)
+	}
+	dataHome, err := a.dataHome()
+	if err != nil {
+		return Envoy{}, fmt.Errorf("install envoy %s: %w; set XDG_DATA_HOME or HOME", version, err)
+	}
+	return a.install(ctx, dataHome, version)
+}
+
+// install returns the cached version, or downloads it while holding the install lock. The
+// cache is checked again under the lock: another Portico may have installed it meanwhile, or
+// may have been replacing a broken copy when it was first looked at.
+func (a *Acquirer) install(ctx context.Context, dataHome, version string) (Envoy, error) {
+	if e, err := a.fromCache(ctx, dataHome, version); err == nil {
+		return e, nil
+	}
+	unlock, err := a.lockInstall(ctx, dataHome)
+	if err != nil {
+		return Envoy{}, err
+	}
+	defer unlock()
+	e, cacheErr := a.fromCache(ctx, dataHome, version)
+	if cacheErr == nil {
+		return e, nil
+	}
+	if a.Offline {
+		return Envoy{}, errors.Join(cacheErr, fmt.Errorf("download: skipped, offline (--offline or PORTICO_OFFLINE=1); install Envoy %s on a connected machine with `portico envoy install %s` and copy %s", version, version, filepath.Join(dataHome, "envoy-versions", version)))
+	}
+	e, err = a.download(ctx, dataHome, version)
+	if err != nil {
+		return Envoy{}, errors.Join(cacheErr, err)
+	}
+	return e, nil
+}
+
+// lockInstall takes the exclusive lock of dataHome, so that two Porticos never install or
+// remove a version at the same time. The kernel drops the lock when its holder dies.
+func (a *Acquirer) lockInstall(ctx context.Context, dataHome string) (unlock func(), err error) {
+	if err := os.MkdirAll(dataHome, 0o750); err != nil {
+		return nil, fmt.Errorf("create envoy cache %s: %w", dataHome, err)
+	}
+	path := filepath.Join(dataHome, installLockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open install lock: %w", err)
+	}
+	waiting := false
+	ticker := time.NewTicker(lockPollInterval)
+	defer ticker.Stop()
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil // closing the file releases the lock
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if !waiting {
+			waiting = true
+			a.logger().Info("waiting for another portico to finish installing envoy", "lock", path)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("wait for the envoy install lock %s: %w", path, ctx.Err())
+		case <-ticker.C:
+		}
+	}
 }
 
 // explicit checks a binary the user named, giving a specific reason when it cannot work.
@@ -184,17 +273,11 @@ func (a *Acquirer) fromCache(ctx context.Context, dataHome, version string) (Env
 // the archive, and two Porticos may download at once: staging keeps both a rejected archive and
 // a half-written one out of the cache.
 func (a *Acquirer) download(ctx context.Context, dataHome, version string) (Envoy, error) {
-	source := a.VersionsURL
-	if source == "" {
-		source = "func-e's default Envoy versions URL"
-	}
+	source := a.versionsURL()
 	fail := func(err error) (Envoy, error) {
 		return Envoy{}, fmt.Errorf("download: Envoy %s from %s: %w; check that this machine can reach it (HTTPS_PROXY is honoured), or install Envoy yourself", version, source, err)
 	}
 
-	if err := os.MkdirAll(dataHome, 0o750); err != nil {
-		return fail(err)
-	}
 	staging, err := os.MkdirTemp(dataHome, ".download-")
 	if err != nil {
 		return fail(err)
@@ -224,10 +307,8 @@ func (a *Acquirer) download(ctx context.Context, dataHome, version string) (Envo
 		api.Out(&status),
 		api.EnvoyOut(&stdout),
 		api.EnvoyErr(&stderr),
-		api.HTTPTransport(transport),
-	}
-	if a.VersionsURL != "" {
-		opts = append(opts, api.EnvoyVersionsURL(a.VersionsURL))
+		api.HTTPTransport(a.withProgress(transport, version)),
+		api.EnvoyVersionsURL(a.versionsURL()),
 	}
 
 	a.logger().Info("downloading envoy", "version", version, "from", source, "into", dataHome)
@@ -255,11 +336,9 @@ func (a *Acquirer) download(ctx context.Context, dataHome, version string) (Envo
 	if err := os.MkdirAll(filepath.Join(dataHome, "envoy-versions"), 0o750); err != nil {
 		return fail(err)
 	}
+	// The install lock is held, so nothing else writes here; a rename is all-or-nothing, so an
+	// interrupted install leaves no partial version behind.
 	if err := os.Rename(versionDir(staged), versionDir(final)); err != nil {
-		// Another Portico may have finished the same download first; its copy is as good.
-		if e, cacheErr := a.fromCache(ctx, dataHome, version); cacheErr == nil {
-			return e, nil
-		}
 		return fail(fmt.Errorf("move the download into the cache: %w", err))
 	}
 	a.logger().Info("downloaded envoy", "version", v, "path", final, "took", time.Since(start).Round(time.Millisecond))
@@ -326,6 +405,13 @@ func installedEnvoy(dataHome, version string) string {
 // versionDir is the directory of one installed version, given its envoy binary.
 func versionDir(envoyPath string) string {
 	return filepath.Dir(filepath.Dir(envoyPath))
+}
+
+func (a *Acquirer) versionsURL() string {
+	if a.VersionsURL != "" {
+		return a.VersionsURL
+	}
+	return DefaultVersionsURL
 }
 
 func (a *Acquirer) dataHome() (string, error) {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -125,17 +126,17 @@ func TestAcquireDownloadsThenUsesCache(t *testing.T) {
 		t.Errorf("server saw %d versions and %d archive requests, want 1 and 1", v, a)
 	}
 
-	// func-e's scratch directories are gone; only the cache remains.
+	// func-e's scratch directories are gone; only the cache and its lock remain.
 	entries, err := os.ReadDir(dataHome)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 1 || entries[0].Name() != "envoy-versions" {
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
-		t.Errorf("data home holds %v, want only envoy-versions", names)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if !slices.Equal(names, []string{installLockFile, "envoy-versions"}) {
+		t.Errorf("data home holds %v, want only %s and envoy-versions", names, installLockFile)
 	}
 	// Nothing was written to the user's own func-e (or any other) directories.
 	if entries, err := os.ReadDir(home); err != nil || len(entries) != 0 {
