@@ -103,7 +103,8 @@ func (r *RedisStore) Add(ctx context.Context, now time.Time, hits []Hit, counts 
 	if err != nil {
 		return err
 	}
-	deadline := now.Add(r.cfg.Timeout)
+	// now places the windows; the deadline is wall time, whatever clock the caller counts by.
+	deadline := time.Now().Add(r.cfg.Timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
