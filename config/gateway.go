@@ -42,6 +42,9 @@ func (v *validator) checkGateway(g *Gateway) {
 	}
 	if sel := g.Spec.VirtualServiceSelector; sel != nil && g.Source.valid("spec.virtualServiceSelector") {
 		v.checkLabels(s, "spec.virtualServiceSelector.matchLabels", sel.MatchLabels)
+		if !slices.ContainsFunc(v.cfg.VirtualServices, g.Serves) {
+			v.warnf(s, "spec.virtualServiceSelector", "selects no VirtualService, so this Gateway answers every request with 404; label a VirtualService to match")
+		}
 	}
 	if o := g.Spec.Options; o != nil && g.Source.valid("spec.options") {
 		v.checkGatewayOptions(s, o)

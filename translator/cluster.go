@@ -7,36 +7,69 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/portico-gw/portico/config"
 )
 
 const connectTimeout = 5 * time.Second
 
+// lookupFamilies maps a DNS Upstream's lookupFamily to Envoy's.
+var lookupFamilies = map[string]clusterv3.Cluster_DnsLookupFamily{
+	config.LookupFamilyV4:   clusterv3.Cluster_V4_ONLY,
+	config.LookupFamilyV6:   clusterv3.Cluster_V6_ONLY,
+	config.LookupFamilyAuto: clusterv3.Cluster_AUTO,
+}
+
 // upstream builds the cluster for an Upstream and, for static hosts, its endpoints. Static
 // hosts are served over EDS so that changing a host list updates endpoints in place instead of
-// rebuilding the cluster and its connection pools.
+// rebuilding the cluster and its connection pools. DNS hosts are resolved by Envoy itself
+// (STRICT_DNS: every address a name resolves to is an endpoint), so their names travel inside
+// the cluster and there is no separate load assignment.
 func upstream(u *config.Upstream) (*clusterv3.Cluster, *endpointv3.ClusterLoadAssignment, error) {
-	if u.Spec.Static == nil {
+	c := &clusterv3.Cluster{
+		Name:           u.Metadata.Name,
+		ConnectTimeout: durationpb.New(connectTimeout),
+	}
+	switch {
+	case u.Spec.Static != nil:
+		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}
+		c.EdsClusterConfig = &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsSource()}
+		var eps []*endpointv3.LbEndpoint
+		for _, h := range u.Spec.Static.Hosts {
+			eps = append(eps, lbEndpoint(&endpointv3.Endpoint{Address: socketAddress(h.Address, h.Port)}, h.Weight))
+		}
+		return c, loadAssignment(u.Metadata.Name, eps), nil
+	case u.Spec.DNS != nil:
+		family, ok := lookupFamilies[u.Spec.DNS.LookupFamily]
+		if !ok {
+			return nil, nil, fmt.Errorf("unknown lookup family %q", u.Spec.DNS.LookupFamily)
+		}
+		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
+		c.DnsLookupFamily = family
+		var eps []*endpointv3.LbEndpoint
+		for _, h := range u.Spec.DNS.Hosts {
+			eps = append(eps, lbEndpoint(&endpointv3.Endpoint{Address: socketAddress(h.Hostname, h.Port), Hostname: h.Hostname}, h.Weight))
+		}
+		c.LoadAssignment = loadAssignment(u.Metadata.Name, eps)
+		return c, nil, nil
+	default:
 		return nil, nil, fmt.Errorf("no discovery type set")
 	}
-	c := &clusterv3.Cluster{
-		Name:                 u.Metadata.Name,
-		ConnectTimeout:       durationpb.New(connectTimeout),
-		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
-		EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsSource()},
+}
+
+// lbEndpoint wraps an endpoint with its weight; Envoy's default weight (1) is left implicit.
+func lbEndpoint(ep *endpointv3.Endpoint, weight int) *endpointv3.LbEndpoint {
+	lb := &endpointv3.LbEndpoint{HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: ep}}
+	if weight > 1 {
+		lb.LoadBalancingWeight = wrapperspb.UInt32(uint32(weight))
 	}
-	var lbEndpoints []*endpointv3.LbEndpoint
-	for _, h := range u.Spec.Static.Hosts {
-		lbEndpoints = append(lbEndpoints, &endpointv3.LbEndpoint{
-			HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
-				Address: socketAddress(h.Address, h.Port),
-			}},
-		})
+	return lb
+}
+
+func loadAssignment(cluster string, eps []*endpointv3.LbEndpoint) *endpointv3.ClusterLoadAssignment {
+	return &endpointv3.ClusterLoadAssignment{
+		ClusterName: cluster,
+		Endpoints:   []*endpointv3.LocalityLbEndpoints{{LbEndpoints: eps}},
 	}
-	cla := &endpointv3.ClusterLoadAssignment{
-		ClusterName: u.Metadata.Name,
-		Endpoints:   []*endpointv3.LocalityLbEndpoints{{LbEndpoints: lbEndpoints}},
-	}
-	return c, cla, nil
 }

@@ -1,12 +1,17 @@
 package translator
 
 import (
+	"fmt"
+	"time"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/portico-gw/portico/config"
 )
@@ -15,11 +20,14 @@ import (
 // route configuration of the same name, so a route change never touches the listener and
 // never drains its connections.
 func listener(gw *config.Gateway) (*listenerv3.Listener, error) {
+	if gw.Spec.Protocol != config.ProtocolHTTP {
+		return nil, fmt.Errorf("protocol %q cannot be translated", gw.Spec.Protocol)
+	}
 	router, err := anypb.New(&routerv3.Router{})
 	if err != nil {
 		return nil, err
 	}
-	hcm, err := anypb.New(&hcmv3.HttpConnectionManager{
+	manager := &hcmv3.HttpConnectionManager{
 		StatPrefix: gw.Metadata.Name,
 		CodecType:  hcmv3.HttpConnectionManager_AUTO,
 		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
@@ -30,27 +38,60 @@ func listener(gw *config.Gateway) (*listenerv3.Listener, error) {
 			Name:       wellknown.Router,
 			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: router},
 		}},
-	})
+	}
+	l := &listenerv3.Listener{
+		Name:    gw.Metadata.Name,
+		Address: socketAddress(gw.Spec.BindAddress, gw.Spec.BindPort),
+	}
+	if o := gw.Spec.Options; o != nil {
+		if err := applyGatewayOptions(o, l, manager); err != nil {
+			return nil, err
+		}
+	}
+	hcm, err := anypb.New(manager)
 	if err != nil {
 		return nil, err
 	}
-	return &listenerv3.Listener{
-		Name:    gw.Metadata.Name,
-		Address: socketAddress(gw.Spec.BindAddress, gw.Spec.BindPort),
-		FilterChains: []*listenerv3.FilterChain{{
-			Filters: []*listenerv3.Filter{{
-				Name:       wellknown.HTTPConnectionManager,
-				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: hcm},
-			}},
+	l.FilterChains = []*listenerv3.FilterChain{{
+		Filters: []*listenerv3.Filter{{
+			Name:       wellknown.HTTPConnectionManager,
+			ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: hcm},
 		}},
-	}, nil
+	}}
+	return l, nil
+}
+
+// applyGatewayOptions sets the options the user wrote; everything else keeps Envoy's default.
+func applyGatewayOptions(o *config.GatewayOptions, l *listenerv3.Listener, hcm *hcmv3.HttpConnectionManager) error {
+	if o.PerConnectionBufferLimitBytes > 0 {
+		l.PerConnectionBufferLimitBytes = wrapperspb.UInt32(uint32(o.PerConnectionBufferLimitBytes))
+	}
+	if o.UseRemoteAddress != nil {
+		hcm.UseRemoteAddress = wrapperspb.Bool(*o.UseRemoteAddress)
+	}
+	hcm.XffNumTrustedHops = uint32(o.XffNumTrustedHops)
+	if o.IdleTimeout != "" {
+		d, err := time.ParseDuration(o.IdleTimeout)
+		if err != nil {
+			return fmt.Errorf("idleTimeout: %w", err)
+		}
+		hcm.CommonHttpProtocolOptions = &corev3.HttpProtocolOptions{IdleTimeout: durationpb.New(d)}
+	}
+	if o.RequestTimeout != "" {
+		d, err := time.ParseDuration(o.RequestTimeout)
+		if err != nil {
+			return fmt.Errorf("requestTimeout: %w", err)
+		}
+		hcm.RequestTimeout = durationpb.New(d)
+	}
+	return nil
 }
 
 func routeConfigName(gw *config.Gateway) string { return gw.Metadata.Name }
 
-func socketAddress(ip string, port int) *corev3.Address {
+func socketAddress(host string, port int) *corev3.Address {
 	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
-		Address:       ip,
+		Address:       host,
 		PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(port)},
 	}}}
 }

@@ -2,44 +2,116 @@ package translator
 
 import (
 	"fmt"
+	"slices"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/portico-gw/portico/config"
 )
 
+// routeBuilder resolves the references routes make: Upstreams and delegated RouteTables.
+type routeBuilder struct {
+	cfg       *config.Config
+	upstreams map[string]bool
+}
+
 // virtualHost builds the Envoy virtual host for a VirtualService; routes keep their order,
 // since Envoy takes the first match.
-func virtualHost(vs *config.VirtualService, upstreams map[string]bool) (*routev3.VirtualHost, error) {
+func (b *routeBuilder) virtualHost(vs *config.VirtualService) (*routev3.VirtualHost, error) {
 	vh := &routev3.VirtualHost{
 		Name:    vs.Metadata.Name,
 		Domains: append([]string(nil), vs.Spec.Domains...),
 	}
-	for i, r := range vs.Spec.Routes {
-		er, err := route(r, i, upstreams)
-		if err != nil {
-			return nil, fmt.Errorf("routes[%d]: %w", i, err)
-		}
-		vh.Routes = append(vh.Routes, er)
+	if o := vs.Spec.Options; o != nil {
+		vh.RequestHeadersToAdd = headersToAdd(o.RequestHeadersToAdd)
+		vh.RequestHeadersToRemove = slices.Clone(o.RequestHeadersToRemove)
+		vh.ResponseHeadersToAdd = headersToAdd(o.ResponseHeadersToAdd)
+		vh.ResponseHeadersToRemove = slices.Clone(o.ResponseHeadersToRemove)
 	}
+	routes, err := b.routes(vs.Spec.Routes, "", nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	vh.Routes = routes
 	return vh, nil
 }
 
-func route(r config.Route, index int, upstreams map[string]bool) (*routev3.Route, error) {
-	name := r.Name
-	if name == "" {
-		name = fmt.Sprintf("route-%d", index)
+// headersToAdd appends rather than overwrites, Envoy's default, so a value the client or
+// upstream sent is kept alongside the added one.
+func headersToAdd(hs []config.HeaderValue) []*corev3.HeaderValueOption {
+	var out []*corev3.HeaderValueOption
+	for _, h := range hs {
+		out = append(out, &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: h.Name, Value: h.Value}})
 	}
-	er := &routev3.Route{Name: name, Match: routeMatch(r.Match)}
+	return out
+}
+
+// routes translates a route list. A delegating route is replaced, in place, by the routes of
+// the RouteTables it delegates to, each carrying the delegating routes' extra conditions
+// (parents); their path needs no such help, since validation keeps every delegated path under
+// its parent's prefix. chain holds the RouteTables being expanded, to refuse a cycle.
+func (b *routeBuilder) routes(list []config.Route, namePrefix string, parents []config.RouteMatch, chain []*config.RouteTable) ([]*routev3.Route, error) {
+	var out []*routev3.Route
+	for i, r := range list {
+		name := r.Name
+		if name == "" {
+			name = fmt.Sprintf("route-%d", i)
+		}
+		name = namePrefix + name
+		if r.Delegate == nil {
+			er, err := b.route(r, name, parents)
+			if err != nil {
+				return nil, fmt.Errorf("routes[%d]: %w", i, err)
+			}
+			out = append(out, er)
+			continue
+		}
+		for _, rt := range b.cfg.RouteTablesFor(r.Delegate) {
+			if slices.Contains(chain, rt) {
+				return nil, fmt.Errorf("routes[%d]: delegation cycle through RouteTable %q", i, rt.Metadata.Name)
+			}
+			sub, err := b.routes(rt.Spec.Routes, name+"/"+rt.Metadata.Name+"/",
+				append(slices.Clip(parents), r.Match), append(slices.Clip(chain), rt))
+			if err != nil {
+				return nil, fmt.Errorf("routes[%d]: route table %q: %w", i, rt.Metadata.Name, err)
+			}
+			out = append(out, sub...)
+		}
+	}
+	return out, nil
+}
+
+func (b *routeBuilder) route(r config.Route, name string, parents []config.RouteMatch) (*routev3.Route, error) {
+	er := &routev3.Route{Name: name, Match: routeMatch(r.Match, parents)}
 	switch {
 	case r.Upstream != "":
-		if !upstreams[r.Upstream] {
+		if !b.upstreams[r.Upstream] {
 			return nil, fmt.Errorf("upstream %q is not defined", r.Upstream)
 		}
 		er.Action = &routev3.Route_Route{Route: &routev3.RouteAction{
 			ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: r.Upstream},
 		}}
+	case len(r.Destinations) > 0:
+		wc := &routev3.WeightedCluster{}
+		for _, d := range r.Destinations {
+			if !b.upstreams[d.Upstream] {
+				return nil, fmt.Errorf("upstream %q is not defined", d.Upstream)
+			}
+			wc.Clusters = append(wc.Clusters, &routev3.WeightedCluster_ClusterWeight{
+				Name: d.Upstream, Weight: wrapperspb.UInt32(uint32(d.Weight)),
+			})
+		}
+		er.Action = &routev3.Route_Route{Route: &routev3.RouteAction{
+			ClusterSpecifier: &routev3.RouteAction_WeightedClusters{WeightedClusters: wc},
+		}}
+	case r.Redirect != nil:
+		rd, err := redirect(r.Redirect)
+		if err != nil {
+			return nil, err
+		}
+		er.Action = &routev3.Route_Redirect{Redirect: rd}
 	case r.DirectResponse != nil:
 		dr := &routev3.DirectResponseAction{Status: uint32(r.DirectResponse.Status)}
 		if r.DirectResponse.Body != "" {
@@ -52,9 +124,36 @@ func route(r config.Route, index int, upstreams map[string]bool) (*routev3.Route
 	return er, nil
 }
 
-func routeMatch(m config.RouteMatch) *routev3.RouteMatch {
-	if m.Exact != "" {
-		return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Path{Path: m.Exact}}
+var redirectCodes = map[int]routev3.RedirectAction_RedirectResponseCode{
+	301: routev3.RedirectAction_MOVED_PERMANENTLY,
+	302: routev3.RedirectAction_FOUND,
+	303: routev3.RedirectAction_SEE_OTHER,
+	307: routev3.RedirectAction_TEMPORARY_REDIRECT,
+	308: routev3.RedirectAction_PERMANENT_REDIRECT,
+}
+
+func redirect(r *config.Redirect) (*routev3.RedirectAction, error) {
+	code, ok := redirectCodes[r.ResponseCode]
+	if !ok {
+		return nil, fmt.Errorf("redirect response code %d is not a redirect", r.ResponseCode)
 	}
-	return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: m.Prefix}}
+	rd := &routev3.RedirectAction{
+		HostRedirect: r.HostRedirect,
+		PortRedirect: uint32(r.PortRedirect),
+		StripQuery:   r.StripQuery,
+		ResponseCode: code,
+	}
+	switch {
+	case r.PathRedirect != "":
+		rd.PathRewriteSpecifier = &routev3.RedirectAction_PathRedirect{PathRedirect: r.PathRedirect}
+	case r.PrefixRewrite != "":
+		rd.PathRewriteSpecifier = &routev3.RedirectAction_PrefixRewrite{PrefixRewrite: r.PrefixRewrite}
+	}
+	switch {
+	case r.HTTPSRedirect:
+		rd.SchemeRewriteSpecifier = &routev3.RedirectAction_HttpsRedirect{HttpsRedirect: true}
+	case r.SchemeRedirect != "":
+		rd.SchemeRewriteSpecifier = &routev3.RedirectAction_SchemeRedirect{SchemeRedirect: r.SchemeRedirect}
+	}
+	return rd, nil
 }

@@ -41,10 +41,11 @@ func Translate(cfg *config.Config) (*Output, error) {
 		}
 		upstreams[u.Metadata.Name] = true
 	}
+	b := &routeBuilder{cfg: cfg, upstreams: upstreams}
 	for _, gw := range cfg.Gateways {
 		var hosts []*routev3.VirtualHost
 		for _, vs := range attached(gw, cfg.VirtualServices) {
-			vh, err := virtualHost(vs, upstreams)
+			vh, err := b.virtualHost(vs)
 			if err != nil {
 				return nil, fmt.Errorf("virtual service %q: %w", vs.Metadata.Name, err)
 			}
@@ -77,26 +78,16 @@ func (o *Output) Resources() map[resource.Type][]types.Resource {
 	}
 }
 
-// attached lists the VirtualServices bound to gw, by name: those without a gateways list
-// attach to every Gateway.
+// attached lists the VirtualServices gw serves (see config.Gateway.Serves), by name.
 func attached(gw *config.Gateway, all []*config.VirtualService) []*config.VirtualService {
 	var vss []*config.VirtualService
 	for _, vs := range all {
-		if len(vs.Spec.Gateways) == 0 || contains(vs.Spec.Gateways, gw.Metadata.Name) {
+		if gw.Serves(vs) {
 			vss = append(vss, vs)
 		}
 	}
 	sort.Slice(vss, func(i, j int) bool { return vss[i].Metadata.Name < vss[j].Metadata.Name })
 	return vss
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // adsSource makes a resource arrive over the same aggregated stream as everything else, so
