@@ -84,6 +84,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newValidateCmd(stdout),
 		newBootstrapCmd(stdout),
 		newVersionCmd(stdout),
+		newEnvoyCmd(stdout, stderr, newLogger),
 	)
 	return root
 }
