@@ -28,6 +28,8 @@ type runOptions struct {
 	envoyPath        string
 	envoyVersion     string
 	envoyVersionsURL string
+	offline          bool
+	stderr           io.Writer // download progress
 	stateDir         string
 	concurrency      int
 	envoyLogLevel    string
@@ -50,6 +52,7 @@ Without -c, portico reads ./portico.yaml, or serves a built-in demo on 127.0.0.1
 			if err != nil {
 				return err
 			}
+			o.stderr = cmd.ErrOrStderr()
 			return runGateway(cmd.Context(), o, logger, stdout)
 		},
 	}
@@ -70,6 +73,7 @@ func addEnvoyFlags(cmd *cobra.Command, o *runOptions) {
 	f.StringVar(&o.envoyPath, "envoy-path", os.Getenv("PORTICO_ENVOY_PATH"), "Envoy binary to run instead of a downloaded one (env PORTICO_ENVOY_PATH)")
 	f.StringVar(&o.envoyVersion, "envoy-version", supervisor.DefaultEnvoyVersion, "Envoy version to download and run")
 	f.StringVar(&o.envoyVersionsURL, "envoy-versions-url", os.Getenv("PORTICO_ENVOY_VERSIONS_URL"), "URL of the Envoy versions JSON, for mirrors (env PORTICO_ENVOY_VERSIONS_URL; default func-e's)")
+	f.BoolVar(&o.offline, "offline", os.Getenv("PORTICO_OFFLINE") == "1", "never download Envoy: use the cache or PATH only (env PORTICO_OFFLINE=1)")
 }
 
 func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout io.Writer) error {
@@ -94,14 +98,13 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	defer cleanupSock()
 
 	xsrv := xds.New(logger, nodeID)
-	ctrl := controller.New(src.Load, xsrv, logger)
+	ctrl := controller.New(checkingPorts(src.Load), xsrv, logger)
 	gen, _, err := ctrl.Reload(ctx)
 	if err != nil {
 		return err
 	}
 
-	acq := supervisor.NewAcquirer(logger)
-	acq.VersionsURL = o.envoyVersionsURL
+	acq := newAcquirer(logger, o.stderr, envoySourceFlags{versionsURL: o.envoyVersionsURL, offline: o.offline})
 	envoy, err := acq.Acquire(ctx, o.envoyPath, o.envoyVersion)
 	if err != nil {
 		return err
@@ -127,6 +130,7 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 		EnvoyPath:     envoy.Path,
 		BootstrapPath: bsPath,
 		RunDir:        runDir,
+		RunsDir:       filepath.Join(stateDir, "runs"),
 		Concurrency:   o.concurrency,
 		LogLevel:      o.envoyLogLevel,
 		DrainTimeout:  o.drainTimeout,
@@ -134,6 +138,8 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	})
 	supDone := make(chan error, 1)
 	go func() { supDone <- sup.Run(ctx) }()
+	stopSignals := handleSignals(ctx, logger, sup)
+	defer stopSignals()
 
 	if err := awaitReady(ctx, o.readyTimeout, sup, xsrv, gen, supDone); err != nil {
 		stopXDS()
@@ -154,6 +160,9 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	}
 
 	err = <-supDone
+	if stopSignals() && err == nil {
+		err = errForcedStop
+	}
 	stopXDS()
 	if xerr := <-xdsDone; xerr != nil && err == nil {
 		err = xerr
