@@ -132,7 +132,8 @@ func (v *validator) checkRegex(s subject, field, re string) bool {
 	var se *syntax.Error
 	if errors.As(err, &se) {
 		msg = string(se.Code)
-		if at := strings.Index(re, se.Expr); se.Expr != "" && at >= 0 {
+		// Some errors quote the whole expression; an offset helps only for a fragment.
+		if at := strings.Index(re, se.Expr); se.Expr != "" && se.Expr != re && at >= 0 {
 			msg += fmt.Sprintf(" at offset %d (%q)", at, excerpt(se.Expr))
 		}
 	}
@@ -239,7 +240,7 @@ func (v *validator) checkAction(s subject, p string, r *Route) {
 		if st := r.DirectResponse.Status; s.src.valid(p+".directResponse.status") && (st < 200 || st > 599) {
 			v.errorf(s, p+".directResponse.status", "status %d is out of range; use 200-599", st)
 		}
-		if b := r.DirectResponse.Body; len(b) > maxDirectResponseBody {
+		if b := r.DirectResponse.Body; s.src.valid(p+".directResponse.body") && len(b) > maxDirectResponseBody {
 			v.errorf(s, p+".directResponse.body", "body is %d bytes; Envoy allows at most %d in a direct response, serve larger content from an Upstream", len(b), maxDirectResponseBody)
 		}
 	}

@@ -89,7 +89,8 @@ func (v *validator) checkDelegation(cfg *Config) {
 		for i := range routes {
 			p := fmt.Sprintf("spec.routes[%d]", i)
 			r := &routes[i]
-			if r.Delegate == nil || !s.src.valid(p+".delegate") {
+			// A delegate with both or neither of name and selector has been reported already.
+			if r.Delegate == nil || !s.src.valid(p+".delegate") || s.src.has(p+".delegate.name") == s.src.has(p+".delegate.selector") {
 				continue
 			}
 			for _, rt := range cfg.RouteTablesFor(r.Delegate) {
