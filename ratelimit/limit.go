@@ -96,7 +96,8 @@ type Limit struct {
 	RequestsPerUnit uint32
 	// Unit is the window's length.
 	Unit Unit
-	// Shadow counts requests and reports what would have been limited, but never rejects.
+	// Shadow counts requests and reports in metrics what would have been limited, but never
+	// rejects, and is invisible to clients: it adds no RateLimit headers.
 	Shadow bool
 }
 

@@ -210,6 +210,12 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 		default:
 			s.metrics.decision(l.Name, "allowed")
 		}
+		if l.Shadow {
+			// A shadow limit is invisible to clients: no limit means no RateLimit headers
+			// telling them to slow down for a limit that is not enforced.
+			resp.Statuses[d.index] = &rlsv3.RateLimitResponse_DescriptorStatus{Code: code}
+			continue
+		}
 		resp.Statuses[d.index] = &rlsv3.RateLimitResponse_DescriptorStatus{
 			Code:               code,
 			CurrentLimit:       currentLimit(l),
