@@ -110,8 +110,8 @@ func (s *Supervisor) activeRequests(ctx context.Context, addr string) (int, erro
 	return max(total-1, 0), nil
 }
 
-// drain tells Envoy to drain its listeners gracefully and waits, at most DrainTimeout, until
-// no request is left in flight.
+// drain tells Envoy to drain gracefully and to stop accepting connections, and waits, at most
+// DrainTimeout, until no request is left in flight.
 func (s *Supervisor) drain(ctx context.Context, p *envoyProcess, addr string) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.DrainTimeout)
 	defer cancel()
@@ -119,6 +119,12 @@ func (s *Supervisor) drain(ctx context.Context, p *envoyProcess, addr string) {
 	if _, err := s.adminRequest(ctx, http.MethodPost, addr, "/drain_listeners?graceful"); err != nil {
 		s.log.Warn("could not start draining envoy; stopping it without a drain", "pid", p.pid, "error", err)
 		return
+	}
+	// The graceful drain makes every response tell its client to close the connection; this
+	// second call closes the listening sockets, so that new connections are refused at once
+	// and clients try elsewhere, while the requests in flight go on.
+	if _, err := s.adminRequest(ctx, http.MethodPost, addr, "/drain_listeners"); err != nil {
+		s.log.Warn("could not close envoy's listeners; they accept connections until envoy exits", "pid", p.pid, "error", err)
 	}
 	ticker := time.NewTicker(drainPollInterval)
 	defer ticker.Stop()
