@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,19 +16,23 @@ import (
 // staleExitTimeout bounds the wait for a killed stale Envoy to go.
 const staleExitTimeout = 5 * time.Second
 
-// killStale ends an Envoy that an earlier run in the same run directory left behind, as after a
-// crash of the machine's supervisor or a kill that Pdeathsig did not cover. Such an Envoy holds
-// the gateway's ports and the hot restart socket of this run directory, so the new one could not
-// start. The pid file alone is not trusted, since pids are reused: the process must be an envoy
-// started with this run's bootstrap file.
 func (s *Supervisor) killStale() error {
-	path := filepath.Join(s.opts.RunDir, pidFile)
+	return KillStale(s.log, s.opts.RunDir, s.opts.BootstrapPath)
+}
+
+// KillStale ends an Envoy that an earlier run in runDir left behind, as after a crash of the
+// machine or a kill that Pdeathsig did not cover. Such an Envoy holds the gateway's ports and the
+// hot restart socket of this run directory, so the new one could not start. The pid file alone
+// is not trusted, since pids are reused: the process must be an envoy started with "-c
+// bootstrapPath". Run calls it; callers that check ports before Run call it first.
+func KillStale(log *slog.Logger, runDir, bootstrapPath string) error {
+	path := filepath.Join(runDir, pidFile)
 	pid, err := pidFromFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	if err == nil && isEnvoyWithBootstrap(pid, s.opts.BootstrapPath) {
-		s.log.Warn("killing an envoy left behind by an earlier run in this state directory", "pid", pid, "pid_file", path)
+	if err == nil && isEnvoyWithBootstrap(pid, bootstrapPath) {
+		log.Warn("killing an envoy left behind by an earlier run in this state directory", "pid", pid, "pid_file", path)
 		// Envoy leads a process group of its own; the group takes anything it spawned too.
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		_ = syscall.Kill(pid, syscall.SIGKILL)

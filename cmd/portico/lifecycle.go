@@ -12,7 +12,6 @@ import (
 	"syscall"
 
 	"github.com/portico-gw/portico/config"
-	"github.com/portico-gw/portico/controller"
 	"github.com/portico-gw/portico/supervisor"
 )
 
@@ -67,31 +66,20 @@ func handleSignals(ctx context.Context, logger *slog.Logger, sup *supervisor.Sup
 	}
 }
 
-// checkingPorts wraps load so that every Gateway port a configuration adds is bound once before
-// the configuration is used: a port another process holds then fails the start, or the reload,
-// with the Gateway named, instead of failing inside Envoy. Ports of the configuration loaded
-// before are Envoy's own by then and are not checked again.
-func checkingPorts(load controller.LoadFunc) controller.LoadFunc {
-	held := map[supervisor.Listener]bool{}
-	return func() (*config.Config, error) {
-		cfg, err := load()
-		if err != nil {
-			return nil, err
-		}
-		var added []supervisor.Listener
-		next := map[supervisor.Listener]bool{}
-		for _, gw := range cfg.Gateways {
-			l := supervisor.Listener{Address: gw.Spec.BindAddress, Port: gw.Spec.BindPort}
-			next[l] = true
-			if !held[l] {
-				l.Owner = fmt.Sprintf("%s: gateway %q", gw.Source.At("spec.bindPort"), gw.Metadata.Name)
-				added = append(added, l)
-			}
-		}
-		if err := supervisor.CheckListeners(added); err != nil {
-			return nil, err
-		}
-		held = next
-		return cfg, nil
+// checkGatewayPorts binds every Gateway's address once before Envoy starts: a port another
+// process holds then fails the start with the Gateway and its file named, instead of failing
+// inside Envoy with a message in Envoy's own terms.
+func checkGatewayPorts(cfg *config.Config) error {
+	if cfg == nil {
+		return nil
 	}
+	var listeners []supervisor.Listener
+	for _, gw := range cfg.Gateways {
+		listeners = append(listeners, supervisor.Listener{
+			Owner:   fmt.Sprintf("%s: gateway %q", gw.Source.At("spec.bindPort"), gw.Metadata.Name),
+			Address: gw.Spec.BindAddress,
+			Port:    gw.Spec.BindPort,
+		})
+	}
+	return supervisor.CheckListeners(listeners)
 }

@@ -91,6 +91,10 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
 		return fmt.Errorf("create run directory: %w", err)
 	}
+	// An Envoy a crashed run left behind would hold the ports the check below expects free.
+	if err := supervisor.KillStale(logger, runDir, filepath.Join(runDir, "bootstrap.yaml")); err != nil {
+		return err
+	}
 	sockDir, cleanupSock, err := socketDir(runDir)
 	if err != nil {
 		return err
@@ -98,9 +102,12 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	defer cleanupSock()
 
 	xsrv := xds.New(logger, nodeID)
-	ctrl := controller.New(checkingPorts(src.Load), xsrv, logger)
+	ctrl := controller.New(src.Load, xsrv, logger)
 	gen, _, err := ctrl.Reload(ctx)
 	if err != nil {
+		return err
+	}
+	if err := checkGatewayPorts(ctrl.Current()); err != nil {
 		return err
 	}
 
