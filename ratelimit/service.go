@@ -173,10 +173,8 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 		OverallCode: rlsv3.RateLimitResponse_OK,
 		Statuses:    make([]*rlsv3.RateLimitResponse_DescriptorStatus, len(descs)),
 	}
-	var (
-		matched []decision
-		hits    []Hit
-	)
+	matched := make([]decision, 0, len(descs))
+	hits := make([]Hit, 0, len(descs))
 	for i, d := range descs {
 		l, key := m.match(d.GetEntries())
 		if l == nil {

@@ -386,3 +386,47 @@ func TestMetricsNeedTheirOwnRegistry(t *testing.T) {
 		}
 	}
 }
+
+func TestMemoryStoreDropsEndedWindows(t *testing.T) {
+	m := NewMemoryStore()
+	counts := make([]Count, 1)
+	add := func(now time.Time, key string) {
+		t.Helper()
+		if err := m.Add(context.Background(), now, []Hit{{Key: key, Hits: 1, Window: time.Second}}, counts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 100 {
+		add(t0, fmt.Sprint("client-", i))
+	}
+	if len(m.counters) != 100 {
+		t.Fatalf("%d counters, want 100", len(m.counters))
+	}
+	// Ended windows survive until the next sweep, then go: memory follows active clients.
+	add(t0.Add(2*time.Second), "late")
+	if len(m.counters) != 101 {
+		t.Fatalf("before the sweep: %d counters, want 101", len(m.counters))
+	}
+	add(t0.Add(sweepInterval), "later")
+	if len(m.counters) != 1 {
+		t.Fatalf("after the sweep: %d counters, want 1 (only the open window)", len(m.counters))
+	}
+}
+
+func TestNewRedisStoreRejectsBadConfig(t *testing.T) {
+	for _, tt := range []struct {
+		cfg  RedisConfig
+		want string
+	}{
+		{RedisConfig{}, "redis store: address is empty"},
+		{RedisConfig{Addr: "localhost"}, `redis store: address "localhost" is not host:port`},
+		{RedisConfig{Addr: "127.0.0.1:6379", Timeout: -time.Second}, "must not be negative"},
+	} {
+		t.Run(tt.want, func(t *testing.T) {
+			_, err := NewRedisStore(tt.cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}

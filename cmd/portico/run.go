@@ -7,12 +7,15 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/portico-gw/portico/admin"
 	"github.com/portico-gw/portico/config"
 	"github.com/portico-gw/portico/controller"
 	bootstrap "github.com/portico-gw/portico/envoy-bootstrap"
@@ -35,6 +38,8 @@ type runOptions struct {
 	envoyLogLevel    string
 	drainTimeout     time.Duration
 	readyTimeout     time.Duration
+	adminAddress     string
+	strict           bool
 }
 
 func newRunCmd(stdout io.Writer, newLogger func() (*slog.Logger, error)) *cobra.Command {
@@ -64,6 +69,8 @@ Without -c, portico reads ./portico.yaml, or serves a built-in demo on 127.0.0.1
 	f.StringVar(&o.envoyLogLevel, "envoy-log-level", "warning", "Envoy's log level: trace, debug, info, warning, error, critical or off")
 	f.DurationVar(&o.drainTimeout, "drain-timeout", 5*time.Second, "how long a stop waits for in-flight requests")
 	f.DurationVar(&o.readyTimeout, "ready-timeout", 60*time.Second, "how long to wait for Envoy to become ready")
+	f.StringVar(&o.adminAddress, "admin-address", admin.DefaultAddress, "loopback address of portico's admin API (/readyz, /status)")
+	f.BoolVar(&o.strict, "strict", false, "refuse to start unless the configuration files are valid as a whole, instead of serving the last known good configuration or holding broken resources back")
 	return cmd
 }
 
@@ -102,11 +109,18 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	defer cleanupSock()
 
 	xsrv := xds.New(logger, nodeID)
-	ctrl := controller.New(src.Load, xsrv, logger)
-	gen, _, err := ctrl.Reload(ctx)
+	ctrl := controller.New(controller.Options{Read: src.Read, XDS: xsrv, Logger: logger, StateDir: stateDir, Strict: o.strict})
+	gen, err := ctrl.Start(ctx)
 	if err != nil {
 		return err
 	}
+	// Listen before Envoy starts, so that a taken admin port fails the start at once and
+	// /readyz answers "not ready" while Envoy is starting.
+	adminListener, err := admin.Listen(o.adminAddress)
+	if err != nil {
+		return err
+	}
+	defer adminListener.Close()
 	if err := checkGatewayPorts(ctrl.Current()); err != nil {
 		return err
 	}
@@ -116,6 +130,17 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	if err != nil {
 		return err
 	}
+
+	go func() {
+		status := func() controller.Status {
+			st := ctrl.Status()
+			st.Envoy.Version = envoy.Version
+			return st
+		}
+		if err := admin.Serve(ctx, logger, adminListener, admin.Handler(status)); err != nil {
+			logger.Error("admin API stopped", "error", err.Error())
+		}
+	}()
 
 	// The xDS server outlives Envoy's drain: it stops only after the supervisor returns.
 	xdsCtx, stopXDS := context.WithCancel(context.WithoutCancel(ctx))
@@ -155,16 +180,15 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	fmt.Fprintf(stdout, "portico: gateway ready on %s (envoy %s, %.1fs)\n",
 		listenURLs(ctrl.Current()), envoy.Version, time.Since(started).Seconds())
 
+	reload := func() { ctrl.Reload(ctx) }
 	if len(src.Watch) > 0 {
 		go func() {
-			err := controller.Watch(ctx, logger, src.Watch, 100*time.Millisecond, func() {
-				ctrl.ReloadAndWait(ctx, 10*time.Second)
-			})
-			if err != nil {
-				logger.Error("configuration files are not watched: edits need a restart", "error", err.Error())
+			if err := controller.Watch(ctx, logger, src.Watch, 100*time.Millisecond, reload); err != nil {
+				logger.Error("configuration files are not watched: edits need a restart or SIGHUP", "error", err.Error())
 			}
 		}()
 	}
+	go reloadOnHangup(ctx, logger, reload)
 
 	err = <-supDone
 	if stopSignals() && err == nil {
@@ -178,6 +202,24 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 		logger.Info("stopped")
 	}
 	return err
+}
+
+// reloadOnHangup reloads the configuration on every SIGHUP until ctx is done: the classic way
+// to say "read your files again", for setups where file events do not arrive (some network
+// file systems) or are not wanted.
+func reloadOnHangup(ctx context.Context, logger *slog.Logger, reload func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			logger.Info("SIGHUP: reloading the configuration")
+			reload()
+		}
+	}
 }
 
 // awaitReady waits for Envoy to answer /ready and to acknowledge generation gen, or for the
