@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/portico-gw/portico/config"
-	"github.com/portico-gw/portico/translator"
 	"github.com/portico-gw/portico/xds"
 )
 
@@ -17,85 +18,435 @@ import (
 type Pusher interface {
 	Push(ctx context.Context, res xds.Resources) (gen uint64, changed bool, err error)
 	WaitACK(ctx context.Context, gen uint64) error
+	Status() xds.Status
+	SetInitialGeneration(gen uint64) error
 }
 
 var _ Pusher = (*xds.Server)(nil)
 
-// LoadFunc reads and validates the configuration; config.Load bound to the user's paths, or
-// the embedded demo.
-type LoadFunc func() (*config.Config, error)
+// ReadFunc reads the configuration files: config.ReadFiles bound to the user's paths, or the
+// embedded demo.
+type ReadFunc func() ([]config.SourceFile, error)
 
-// Controller applies configuration: every Reload is all-or-nothing, and a configuration that
-// fails to load or translate leaves what Envoy serves untouched.
+// Options configure a Controller.
+type Options struct {
+	Read   ReadFunc
+	XDS    Pusher
+	Logger *slog.Logger
+	// StateDir is where the last known good configuration is kept; empty disables it.
+	StateDir string
+	// Strict makes Start fail when the files are not valid as a whole, instead of serving the
+	// last known good configuration or holding broken resources back.
+	Strict bool
+	// StepTimeout bounds the wait for Envoy at each make-before-break step. Default 10s.
+	StepTimeout time.Duration
+}
+
+// Controller owns what is configured now. Every change is validated first; what fails
+// changes nothing in Envoy, and broken VirtualServices and RouteTables are held back on their
+// own (see config.LoadIsolated). Reloads run one at a time; Status may be called at any time.
 type Controller struct {
-	load   LoadFunc
-	xds    Pusher
-	logger *slog.Logger
+	o Options
 
-	mu      sync.Mutex // serialises reloads so generations are pushed in order
-	current *config.Config
+	reloading sync.Mutex // serialises Start and Reload, so generations are pushed in order
+
+	mu sync.Mutex
+	// current is the last configuration pushed; its generation is the one Portico wants served.
+	current *applied
+	// envoyHas is the last configuration Envoy acknowledged.
+	envoyHas *applied
+	// source says where current came from.
+	source string
+	// invalid is the whole-change failure of the files as they are now, nil when they load.
+	invalid config.Diagnostics
+	// nack is Envoy's rejection of current, with the resources it was pinned on.
+	nack       *xds.NACKError
+	nackedRefs []config.ResourceRef
+	lastReload *ReloadStatus
+	// lastFailure is the text of the last failure logged, so an identical one is not repeated.
+	lastFailure string
+	reloads     map[string]uint64
 }
 
-// New returns a Controller that loads with load and pushes to p.
-func New(load LoadFunc, p Pusher, logger *slog.Logger) *Controller {
-	return &Controller{load: load, xds: p, logger: logger}
+// applied is one pushed configuration.
+type applied struct {
+	plan *Plan
+	gen  uint64
 }
 
-// Current returns the configuration last pushed, or nil before the first successful Reload.
+// New returns a Controller; call Start once, then Reload on every change.
+func New(o Options) *Controller {
+	if o.StepTimeout == 0 {
+		o.StepTimeout = 10 * time.Second
+	}
+	return &Controller{o: o, reloads: map[string]uint64{}}
+}
+
+// Current returns the configuration Portico wants served, nil before Start.
 func (c *Controller) Current() *config.Config {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.current
+	if c.current == nil {
+		return nil
+	}
+	return c.current.plan.Config
 }
 
-// Reload loads, validates and translates the configuration and pushes it. On any error the
-// previous configuration stays in force and the error, naming file, line and field, is
-// returned. The returned generation is the one now served (unchanged when nothing changed).
-func (c *Controller) Reload(ctx context.Context) (gen uint64, changed bool, err error) {
+// Start loads the configuration and pushes the first generation, numbering on from the last
+// known good one. When the files are broken as a whole it serves the last known good
+// configuration instead, loudly; with Strict, or without a last known good, it fails.
+// Outcomes from Envoy are followed until ctx ends.
+func (c *Controller) Start(ctx context.Context) (uint64, error) {
+	c.reloading.Lock()
+	defer c.reloading.Unlock()
+	lg := c.readLastGood()
+	var prev *config.Config
+	if lg != nil {
+		if err := c.o.XDS.SetInitialGeneration(lg.Generation); err != nil {
+			return 0, err
+		}
+		cfg, err := config.LoadFiles(lg.Files)
+		if err != nil {
+			c.o.Logger.Warn("the last known good configuration no longer loads; ignoring it", "error", err.Error())
+			lg = nil
+		}
+		prev = cfg
+	}
+	plan, err := c.buildFromFiles(prev)
+	source := SourceFiles
+	switch {
+	case err != nil && (c.o.Strict || lg == nil):
+		return 0, err
+	case err != nil:
+		c.logFailure("the configuration files are invalid; serving the last known good configuration instead", err)
+		c.o.Logger.Warn("serving the last known good configuration, not the files", "generation", lg.Generation, "saved", lg.SavedAt.Format(time.RFC3339))
+		c.setInvalid(err)
+		if plan, err = Build(nil, lg.Files); err != nil {
+			return 0, fmt.Errorf("last known good configuration: %w", err)
+		}
+		source = SourceLastGood
+	case c.o.Strict && !plan.Complete():
+		return 0, rejectionsError(plan.Rejected)
+	}
+	c.logRejections(plan)
+	gen, _, err := c.o.XDS.Push(ctx, plan.Resources)
+	if err != nil {
+		return 0, fmt.Errorf("push configuration: %w", err)
+	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	cfg, err := c.load()
-	if err != nil {
-		return 0, false, err
-	}
-	for _, w := range cfg.Warnings {
-		c.logger.Warn("configuration warning", "warning", w.Error())
-	}
-	out, err := translator.Translate(cfg)
-	if err != nil {
-		return 0, false, fmt.Errorf("translate configuration: %w", err)
-	}
-	gen, changed, err = c.xds.Push(ctx, out.Resources())
-	if err != nil {
-		return 0, false, fmt.Errorf("push configuration: %w", err)
-	}
-	c.current = cfg
-	return gen, changed, nil
+	c.current = &applied{plan: plan, gen: gen}
+	c.source = source
+	c.mu.Unlock()
+	go c.follow(ctx, gen, false)
+	return gen, nil
 }
 
-// ReloadAndWait reloads and, when something changed, waits up to timeout for Envoy to accept
-// the new generation, logging the outcome either way.
-func (c *Controller) ReloadAndWait(ctx context.Context, timeout time.Duration) {
-	gen, changed, err := c.Reload(ctx)
+func (c *Controller) readLastGood() *LastGood {
+	if c.o.StateDir == "" {
+		return nil
+	}
+	lg, err := ReadLastGood(c.o.StateDir)
 	if err != nil {
-		LogError(c.logger, "reload failed, the previous configuration keeps serving", err)
-		return
+		c.o.Logger.Warn("cannot read the last known good configuration; ignoring it", "error", err.Error())
+		return nil
+	}
+	return lg
+}
+
+func (c *Controller) buildFromFiles(prev *config.Config) (*Plan, error) {
+	files, err := c.o.Read()
+	if err != nil {
+		return nil, err
+	}
+	return Build(prev, files)
+}
+
+// rejectionsError reports held-back resources as the configuration error they are.
+func rejectionsError(rs []config.Rejection) error {
+	var ds config.Diagnostics
+	for _, r := range rs {
+		ds = append(ds, r.Problems...)
+	}
+	return ds
+}
+
+// Reload reads the files again and applies them. A change that does not validate changes
+// nothing in Envoy: it is logged (once, however often it is retried), counted and shown in
+// Status. It returns the reload's result (one of the Result constants).
+func (c *Controller) Reload(ctx context.Context) string {
+	c.reloading.Lock()
+	defer c.reloading.Unlock()
+	c.mu.Lock()
+	var prev *config.Config
+	if c.current != nil {
+		prev = c.current.plan.Config
+	}
+	c.mu.Unlock()
+	plan, err := c.buildFromFiles(prev)
+	if err != nil {
+		c.logFailure("configuration change rejected, the previous configuration keeps serving", err)
+		c.setInvalid(err)
+		return c.record(ResultInvalid, 0, ProblemsOf(err))
+	}
+	c.setInvalid(nil)
+	c.logRejections(plan)
+	return c.apply(ctx, plan)
+}
+
+// apply pushes plan, make before break, and starts following Envoy's verdict.
+func (c *Controller) apply(ctx context.Context, plan *Plan) string {
+	c.mu.Lock()
+	envoyHas := c.envoyHas
+	c.mu.Unlock()
+	xs := c.o.XDS.Status()
+	// Steps only make sense while Envoy is connected and up to date; otherwise it gets the
+	// final configuration in one piece when it (re)connects.
+	if envoyHas != nil && xs.Connected && xs.ACKedGeneration == xs.PushedGeneration {
+		for _, step := range bridgeSteps(envoyHas.plan.Resources, plan.Resources) {
+			if result, ok := c.pushStep(ctx, plan, step); !ok {
+				return result
+			}
+		}
+	}
+	gen, changed, err := c.o.XDS.Push(ctx, plan.Resources)
+	var nack *xds.NACKError
+	switch {
+	case errors.As(err, &nack):
+		// Unchanged since Envoy rejected it: the rejection stands, nothing is sent.
+		c.o.Logger.Debug("configuration unchanged since envoy rejected it, not pushed again", "rejected", nack.Generation)
+		return c.record(ResultRejected, gen, nil)
+	case err != nil:
+		c.logFailure("push configuration failed, the previous configuration keeps serving", err)
+		return c.record(ResultInvalid, 0, ProblemsOf(err))
+	}
+	c.mu.Lock()
+	c.current = &applied{plan: plan, gen: gen}
+	c.source = SourceFiles
+	c.nack, c.nackedRefs = nil, nil
+	c.mu.Unlock()
+	c.lastFailureReset(plan)
+	// Even an unchanged push is followed: the files behind it may differ (a comment, a
+	// resource no longer held back), and they become the last known good once Envoy has it.
+	go c.follow(ctx, gen, !changed)
+	if !changed {
+		c.o.Logger.Info("configuration unchanged, nothing pushed", "generation", gen)
+		return c.record(ResultUnchanged, gen, nil)
+	}
+	if !plan.Complete() {
+		return c.record(ResultPartial, gen, rejectedProblems(plan.Rejected))
+	}
+	return c.record(ResultApplied, gen, nil)
+}
+
+// pushStep pushes one make-before-break step and waits for Envoy to take it. It reports false
+// when the change must stop there: Envoy rejected the step.
+func (c *Controller) pushStep(ctx context.Context, plan *Plan, step xds.Resources) (string, bool) {
+	gen, changed, err := c.o.XDS.Push(ctx, step)
+	if err != nil {
+		// The final push will meet the same problem and report it.
+		c.o.Logger.Debug("make-before-break step not pushed", "error", err.Error())
+		return "", true
 	}
 	if !changed {
-		c.logger.Info("configuration unchanged, nothing pushed", "generation", gen)
+		return "", true
+	}
+	wctx, cancel := context.WithTimeout(ctx, c.o.StepTimeout)
+	defer cancel()
+	err = c.o.XDS.WaitACK(wctx, gen)
+	var nack *xds.NACKError
+	switch {
+	case err == nil:
+		c.mu.Lock()
+		c.envoyHas = &applied{plan: &Plan{Config: plan.Config, Resources: step}, gen: gen}
+		c.mu.Unlock()
+		return "", true
+	case errors.As(err, &nack):
+		c.rejectedByEnvoy(plan.Config, nack)
+		return c.record(ResultRejected, gen, nil), false
+	default:
+		c.o.Logger.Warn("envoy has not taken a make-before-break step in time; pushing the change anyway",
+			"generation", gen, "waited", c.o.StepTimeout, "error", err.Error())
+		return "", true
+	}
+}
+
+// follow waits for Envoy's verdict on generation gen and records it, unless a newer
+// generation has been pushed meanwhile (its own follow decides then). quiet skips the log
+// line for a generation that was already applied.
+func (c *Controller) follow(ctx context.Context, gen uint64, quiet bool) {
+	err := c.o.XDS.WaitACK(ctx, gen)
+	if ctx.Err() != nil {
 		return
 	}
-	wctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	switch err := c.xds.WaitACK(wctx, gen); {
-	case err == nil:
-		c.logger.Info("configuration applied", "generation", gen)
-	case errors.Is(err, context.DeadlineExceeded):
-		c.logger.Warn("envoy has not acknowledged the configuration yet", "generation", gen, "waited", timeout)
-	case ctx.Err() != nil:
-	default:
-		c.logger.Error("envoy rejected the configuration, the previous one keeps serving", "generation", gen, "error", err.Error())
+	c.mu.Lock()
+	if c.current == nil || c.current.gen != gen {
+		c.mu.Unlock()
+		return
 	}
+	cur := c.current
+	c.mu.Unlock()
+	var nack *xds.NACKError
+	switch {
+	case err == nil:
+		if !quiet {
+			c.o.Logger.Info("configuration applied", "generation", gen)
+		}
+		c.mu.Lock()
+		c.envoyHas = cur
+		c.mu.Unlock()
+		c.saveLastGood(cur)
+	case errors.As(err, &nack):
+		c.rejectedByEnvoy(cur.plan.Config, nack)
+		c.record(ResultRejected, gen, nil)
+	default:
+		c.o.Logger.Warn("cannot follow envoy's verdict on the configuration", "generation", gen, "error", err.Error())
+	}
+}
+
+// rejectedByEnvoy records Envoy's NACK of the configuration cfg. The xDS server has restored
+// the last good configuration; the rejected one is not sent again until it changes.
+func (c *Controller) rejectedByEnvoy(cfg *config.Config, nack *xds.NACKError) {
+	refs := nackedResources(nack, cfg)
+	c.o.Logger.Error("envoy rejected the configuration, the last good configuration keeps serving",
+		"generation", nack.Generation, "resources", refNames(refs), "envoy_error", nack.Message)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.nack, c.nackedRefs = nack, refs
+	if c.envoyHas != nil {
+		// Isolation of the next change must fall back to what Envoy really serves.
+		c.current = &applied{plan: &Plan{Config: c.envoyHas.plan.Config, Files: c.envoyHas.plan.Files,
+			Rejected: c.current.plan.Rejected, Resources: c.current.plan.Resources}, gen: c.current.gen}
+	}
+}
+
+func refNames(refs []config.ResourceRef) []string {
+	out := make([]string, len(refs))
+	for i, r := range refs {
+		out[i] = r.Kind + "/" + r.Name
+	}
+	return out
+}
+
+// saveLastGood persists the files behind an acknowledged configuration, if they are served as
+// written: a partially applied change is not a configuration that ever existed on disk.
+func (c *Controller) saveLastGood(a *applied) {
+	if c.o.StateDir == "" || !a.plan.Complete() || a.plan.Files == nil {
+		return
+	}
+	lg := &LastGood{Generation: a.gen, SavedAt: time.Now().UTC(), Files: a.plan.Files}
+	if err := writeLastGood(c.o.StateDir, lg); err != nil {
+		c.o.Logger.Warn("cannot save the last known good configuration", "error", err.Error())
+	}
+}
+
+func (c *Controller) setInvalid(err error) {
+	var ds config.Diagnostics
+	if err != nil && !errors.As(err, &ds) {
+		ds = config.Diagnostics{{Severity: config.SeverityError, Message: err.Error()}}
+	}
+	c.mu.Lock()
+	c.invalid = ds
+	c.mu.Unlock()
+}
+
+// record counts a reload's result and keeps it for Status.
+func (c *Controller) record(result string, gen uint64, problems []Problem) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reloads[result]++
+	c.lastReload = &ReloadStatus{Time: time.Now().UTC(), Result: result, Generation: gen, Problems: problems}
+	return result
+}
+
+func rejectedProblems(rs []config.Rejection) []Problem {
+	var out []Problem
+	for _, r := range rs {
+		out = append(out, diagnosticProblems(r.Problems)...)
+	}
+	return out
+}
+
+// logFailure logs err under msg, unless it is exactly the failure logged last: an editor that
+// saves the same broken file again, or a SIGHUP, must not repeat a screenful of errors.
+func (c *Controller) logFailure(msg string, err error) {
+	c.mu.Lock()
+	repeat := err.Error() == c.lastFailure
+	c.lastFailure = err.Error()
+	c.mu.Unlock()
+	if repeat {
+		c.o.Logger.Debug("configuration still has the problems logged before", "problems", len(ProblemsOf(err)))
+		return
+	}
+	LogError(c.o.Logger, msg, err)
+}
+
+// logRejections logs the resources a plan holds back, once per distinct set of problems.
+func (c *Controller) logRejections(plan *Plan) {
+	if plan.Complete() {
+		return
+	}
+	err := rejectionsError(plan.Rejected)
+	c.mu.Lock()
+	repeat := err.Error() == c.lastFailure
+	c.lastFailure = err.Error()
+	c.mu.Unlock()
+	if repeat {
+		return
+	}
+	for _, r := range plan.Rejected {
+		what := "it is not served"
+		if r.Kept {
+			what = "its previous version keeps serving"
+		}
+		c.o.Logger.Error("resource rejected; the rest of the change is applied", "kind", r.Kind, "name", r.Name, "outcome", what)
+		for _, d := range r.Problems {
+			c.o.Logger.Error("configuration error", "at", d.Pos.String(), "problem", d.Error())
+		}
+	}
+}
+
+// lastFailureReset forgets the logged failure once a plan loads cleanly, so that the same
+// mistake made again later is logged again.
+func (c *Controller) lastFailureReset(plan *Plan) {
+	if !plan.Complete() {
+		return
+	}
+	c.mu.Lock()
+	c.lastFailure = ""
+	c.mu.Unlock()
+}
+
+// Status reports what is configured, what Envoy has, and every resource's state.
+func (c *Controller) Status() Status {
+	xs := c.o.XDS.Status()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := Status{
+		Envoy:      EnvoyStatus{Connected: xs.Connected},
+		Generation: GenerationStatus{Served: xs.PushedGeneration, ACKed: xs.ACKedGeneration},
+		Source:     c.source,
+		Reloads:    maps.Clone(c.reloads),
+	}
+	if xs.LastNACK != nil {
+		st.Envoy.LastRejection = xs.LastNACK.Error()
+	}
+	if c.lastReload != nil {
+		lr := *c.lastReload
+		st.LastReload = &lr
+	}
+	var served *config.Config
+	var rejected []config.Rejection
+	if c.current != nil {
+		st.Generation.Current = c.current.gen
+		served, rejected = c.current.plan.Config, c.current.plan.Rejected
+	}
+	var nackMessage string
+	if c.nack != nil {
+		nackMessage = c.nack.Message
+	}
+	st.Resources = resourceStatuses(served, rejected, c.invalid, c.nackedRefs, nackMessage)
+	st.Ready, st.NotReadyReason = readiness(xs, st.Generation.Current, c.nack)
+	return st
 }
 
 // LogError logs err under msg; a configuration error becomes one record per problem, so each
@@ -107,7 +458,7 @@ func LogError(logger *slog.Logger, msg string, err error) {
 		return
 	}
 	logger.Error(msg, "problems", len(ds))
-	for _, d := range ds {
+	for _, d := range slices.Clone(ds) {
 		logger.Error("configuration error", "at", d.Pos.String(), "problem", d.Error())
 	}
 }

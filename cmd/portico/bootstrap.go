@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portico-gw/portico/config"
 	bootstrap "github.com/portico-gw/portico/envoy-bootstrap"
 )
 
@@ -22,7 +23,11 @@ func newBootstrapCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := src.Load(); err != nil {
+			files, err := src.Read()
+			if err != nil {
+				return err
+			}
+			if _, err := config.LoadFiles(files); err != nil {
 				return err
 			}
 			stateDir, err := resolveStateDir(stateDirFlag)

@@ -19,7 +19,7 @@ const defaultConfigFile = "portico.yaml"
 // configSource says where the configuration comes from: the user's paths, ./portico.yaml, or
 // the embedded demo. Watch is empty for the demo, which never changes.
 type configSource struct {
-	Load  controller.LoadFunc
+	Read  controller.ReadFunc
 	Watch []string
 	Desc  string
 }
@@ -34,7 +34,9 @@ func resolveConfig(paths []string) (configSource, error) {
 	}
 	if len(paths) == 0 {
 		return configSource{
-			Load: func() (*config.Config, error) { return config.Parse("demo.yaml", demoConfig) },
+			Read: func() ([]config.SourceFile, error) {
+				return []config.SourceFile{{Name: "demo.yaml", Data: string(demoConfig)}}, nil
+			},
 			Desc: "the built-in demo configuration (give -c FILE or write ./portico.yaml to use your own)",
 		}, nil
 	}
@@ -44,7 +46,7 @@ func resolveConfig(paths []string) (configSource, error) {
 		}
 	}
 	return configSource{
-		Load:  func() (*config.Config, error) { return config.Load(paths...) },
+		Read:  func() ([]config.SourceFile, error) { return config.ReadFiles(paths...) },
 		Watch: paths,
 		Desc:  fmt.Sprint(paths),
 	}, nil

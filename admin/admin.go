@@ -1,0 +1,87 @@
+// Package admin serves Portico's own admin API on a loopback address: /readyz for load
+// balancers and orchestrators, /status for `portico status` and people.
+//
+// It only reports; it must not change configuration, and it must not listen on anything but
+// loopback, since the status names every resource and file of the configuration.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/portico-gw/portico/controller"
+)
+
+// DefaultAddress is where the admin API listens unless told otherwise. It stays clear of
+// 9901, which Envoy's own admin API conventionally uses.
+const DefaultAddress = "127.0.0.1:9700"
+
+// StatusFunc returns the current status.
+type StatusFunc func() controller.Status
+
+// Handler serves /readyz and /status from status.
+func Handler(status StatusFunc) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		st := status()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !st.Ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "not ready: %s\n", st.NotReadyReason)
+			return
+		}
+		fmt.Fprintf(w, "ready: generation %d\n", st.Generation.Current)
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(status()) // a write error means the client went away
+	})
+	return mux
+}
+
+// Listen checks that addr is a loopback address and listens on it.
+func Listen(addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin address %q: %w", addr, err)
+	}
+	ip := net.ParseIP(host)
+	if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("admin address %q: only loopback addresses are allowed (such as %s)", addr, DefaultAddress)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin API: %w", err)
+	}
+	return l, nil
+}
+
+// Serve serves h on l until ctx is done.
+func Serve(ctx context.Context, logger *slog.Logger, l net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	logger.Info("admin API listening", "address", "http://"+l.Addr().String())
+	select {
+	case err := <-done:
+		return fmt.Errorf("admin API: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("stop admin API: %w", err)
+	}
+	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("admin API: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,74 @@
+package controller
+
+import (
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/portico-gw/portico/xds"
+)
+
+// bridgeSteps returns the resource sets to push, each waited for, before next replaces prev,
+// so that no route ever names a cluster Envoy does not have (make before break).
+//
+// Ordered ADS sends one snapshot's clusters before its routes, but that is not enough: a new
+// cluster is served over EDS and stays warming until Envoy has asked for and received its
+// endpoints, while the route that uses it arrives at once; and a removed cluster is gone before
+// the route that stops using it arrives. So a change that adds clusters first pushes them
+// under the old routes, and a change that removes clusters first moves the routes away while
+// the old clusters stay. Either step is left out when it has nothing to do.
+func bridgeSteps(prev, next xds.Resources) []xds.Resources {
+	prevClusters := byName(prev[resource.ClusterType])
+	nextClusters := byName(next[resource.ClusterType])
+	added, removed := false, false
+	for name := range nextClusters {
+		if _, ok := prevClusters[name]; !ok {
+			added = true
+		}
+	}
+	union := xds.Resources{
+		resource.ClusterType:  append([]types.Resource(nil), next[resource.ClusterType]...),
+		resource.EndpointType: append([]types.Resource(nil), next[resource.EndpointType]...),
+	}
+	nextEndpoints := byName(next[resource.EndpointType])
+	for name, c := range prevClusters {
+		if _, ok := nextClusters[name]; ok {
+			continue
+		}
+		removed = true
+		union[resource.ClusterType] = append(union[resource.ClusterType], c)
+	}
+	for name, e := range byName(prev[resource.EndpointType]) {
+		if _, ok := nextEndpoints[name]; !ok {
+			if _, kept := prevClusters[name]; kept {
+				union[resource.EndpointType] = append(union[resource.EndpointType], e)
+			}
+		}
+	}
+	var steps []xds.Resources
+	if added {
+		steps = append(steps, withRouting(union, prev))
+	}
+	if removed {
+		steps = append(steps, withRouting(union, next))
+	}
+	return steps
+}
+
+// withRouting is clusters (with their endpoints) plus the listeners and routes of routing.
+func withRouting(clusters, routing xds.Resources) xds.Resources {
+	return xds.Resources{
+		resource.ClusterType:  clusters[resource.ClusterType],
+		resource.EndpointType: clusters[resource.EndpointType],
+		resource.ListenerType: routing[resource.ListenerType],
+		resource.RouteType:    routing[resource.RouteType],
+	}
+}
+
+func byName(list []types.Resource) map[string]types.Resource {
+	m := make(map[string]types.Resource, len(list))
+	for _, r := range list {
+		m[cache.GetResourceName(r)] = r
+	}
+	return m
+}
