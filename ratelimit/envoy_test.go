@@ -53,9 +53,9 @@ func serveOnSocket(t *testing.T, s *Service) string {
 }
 
 // The route sends two descriptors Envoy builds itself: the client's address, and the x-api-key
-// header under the key api_key (only when the header is present). The rate limit filter reads
-// rate_limits from a route action, so the route forwards to a loopback backend rather than
-// answering with a direct_response, which has no route action.
+// header under the key api_key (only when the header is present). The route forwards to a
+// loopback backend: Envoy 1.40's rate limit filter skips direct_response routes altogether,
+// even with rate_limits in their RateLimitPerRoute config.
 const envoyBootstrap = `
 admin:
   address: {socket_address: {address: 127.0.0.1, port_value: 0}}
