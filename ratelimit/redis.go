@@ -36,8 +36,10 @@ type RedisConfig struct {
 	// smooths the burst of up to twice the limit that fixed windows allow around a boundary,
 	// at the cost of one more key read per hit. Like fixed windows, rejected requests count.
 	Sliding bool
-	// Timeout bounds one round trip to Redis, dialing included. Default 100ms: a rate limit
-	// decision sits on every request's path, and Envoy's own call to this service times out.
+	// Timeout bounds one round trip to Redis; dialing a new connection may take as long again.
+	// Default 100ms: a rate limit decision sits on every request's path. Envoy's ratelimit
+	// filter must wait longer than this (its timeout defaults to 20ms), or it decides by its
+	// own failure_mode_deny before the service can apply Config.FailClosed.
 	Timeout time.Duration
 	// PoolSize is how many idle connections are kept. Default 4.
 	PoolSize int
