@@ -1,0 +1,440 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/portico-gw/portico/internal/envoytest"
+)
+
+// slowBackend answers every request after holding it for hold, and reports each arrival.
+func slowBackend(t *testing.T, hold time.Duration) (port int, arrived <-chan struct{}) {
+	t.Helper()
+	ch := make(chan struct{}, 16)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ch <- struct{}{}
+		select {
+		case <-time.After(hold):
+			io.WriteString(w, "slow done")
+		case <-r.Context().Done():
+		}
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return l.Addr().(*net.TCPAddr).Port, ch
+}
+
+// slowConfig routes everything to an Upstream "slow" on backendPort.
+func slowConfig(port, backendPort int) string {
+	return gatewayYAML(port) + fmt.Sprintf(`---
+apiVersion: portico.dev/v1
+kind: VirtualService
+metadata: {name: slow}
+spec:
+  routes:
+  - match: {prefix: /}
+    upstream: slow
+---
+apiVersion: portico.dev/v1
+kind: Upstream
+metadata: {name: slow}
+spec:
+  static:
+    hosts: [{address: 127.0.0.1, port: %d}]
+`, backendPort)
+}
+
+type response struct {
+	code int
+	body string
+	err  error
+	at   time.Time
+}
+
+// getAsync sends GET url on a fresh connection and delivers the outcome.
+func getAsync(url string) <-chan response {
+	out := make(chan response, 1)
+	go func() {
+		c := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}, Timeout: time.Minute}
+		resp, err := c.Get(url)
+		if err != nil {
+			out <- response{err: err, at: time.Now()}
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		out <- response{code: resp.StatusCode, body: string(body), err: err, at: time.Now()}
+	}()
+	return out
+}
+
+func waitArrival(t *testing.T, arrived <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request did not reach the backend within 10s")
+	}
+}
+
+func (p *portico) waitExit(bound time.Duration) {
+	p.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(bound):
+		p.t.Fatalf("portico did not exit within %s", bound)
+	}
+}
+
+// TestSlowRequestSurvivesSigterm: after SIGTERM, a request already in flight completes with 200,
+// while new connections are refused at once.
+func TestSlowRequestSurvivesSigterm(t *testing.T) {
+	backendPort, arrived := slowBackend(t, 2*time.Second)
+	port := envoytest.FreePort(t)
+	cfg := filepath.Join(t.TempDir(), "portico.yaml")
+	writeFile(t, cfg, slowConfig(port, backendPort))
+	p := startReady(t, cfg, "--drain-timeout", "10s")
+	pid := p.envoyPID()
+	url := fmt.Sprintf("http://127.0.0.1:%d/slow", port)
+
+	inFlight := getAsync(url)
+	waitArrival(t, arrived)
+	signalled := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var refusedAt time.Time
+	eventually(t, 2*time.Second, "new connections are refused", func() error {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			c.Close()
+			return errors.New("a new connection was accepted")
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			return err
+		}
+		refusedAt = time.Now()
+		return nil
+	})
+	res := <-inFlight
+	if res.err != nil || res.code != 200 || res.body != "slow done" {
+		t.Fatalf("in-flight request = %d %q %v; want 200 slow done", res.code, res.body, res.err)
+	}
+	if !refusedAt.Before(res.at) {
+		t.Errorf("new connections were refused only %s after the in-flight request completed", refusedAt.Sub(res.at))
+	}
+	if held := res.at.Sub(signalled); held < time.Second {
+		t.Errorf("in-flight request completed %s after SIGTERM; the backend holds 2s", held)
+	}
+	p.waitExit(15 * time.Second)
+	if p.exitErr != nil {
+		t.Errorf("portico exited with %v, want 0", p.exitErr)
+	}
+	if !processGone(pid) {
+		t.Errorf("envoy %d still runs after portico exited", pid)
+	}
+}
+
+// TestSecondSignalStopsAtOnce: a second SIGTERM during the drain kills Envoy without waiting for
+// a request that would hold the drain for its whole timeout.
+func TestSecondSignalStopsAtOnce(t *testing.T) {
+	backendPort, arrived := slowBackend(t, time.Minute)
+	port := envoytest.FreePort(t)
+	cfg := filepath.Join(t.TempDir(), "portico.yaml")
+	writeFile(t, cfg, slowConfig(port, backendPort))
+	p := startReady(t, cfg, "--drain-timeout", "60s")
+	pid := p.envoyPID()
+
+	inFlight := getAsync(fmt.Sprintf("http://127.0.0.1:%d/", port))
+	waitArrival(t, arrived)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "portico says it drains", func() error {
+		if !strings.Contains(p.stderr.String(), "stopping: draining envoy") {
+			return errors.New("no drain message yet")
+		}
+		return nil
+	})
+	second := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	p.waitExit(10 * time.Second)
+	if took := time.Since(second); took > 5*time.Second {
+		t.Errorf("portico took %s to exit after the second signal", took)
+	}
+	var ee *exec.ExitError
+	if !errors.As(p.exitErr, &ee) || ee.ExitCode() != 1 {
+		t.Errorf("portico exit = %v, want exit status 1", p.exitErr)
+	}
+	if !strings.Contains(p.stderr.String(), "error: stopped at once by a second signal") {
+		t.Errorf("stderr lacks the forced-stop error:\n%s", p.stderr)
+	}
+	if !processGone(pid) {
+		t.Errorf("envoy %d survived the forced stop", pid)
+	}
+	if res := <-inFlight; res.err == nil && res.code == 200 {
+		t.Errorf("the held request succeeded (%q) although envoy was killed", res.body)
+	}
+}
+
+// TestSigkillOfPorticoLeavesNoEnvoy: however portico dies, its Envoy dies with it.
+func TestSigkillOfPorticoLeavesNoEnvoy(t *testing.T) {
+	port := envoytest.FreePort(t)
+	cfg := filepath.Join(t.TempDir(), "portico.yaml")
+	writeFile(t, cfg, gatewayYAML(port)+directVS("alive"))
+	p := startReady(t, cfg)
+	expectBody(t, "", fmt.Sprintf("http://127.0.0.1:%d/", port), 200, "alive")
+	pid := p.envoyPID()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	p.waitExit(5 * time.Second)
+	eventually(t, 5*time.Second, "envoy is gone", func() error {
+		if !processGone(pid) {
+			return fmt.Errorf("envoy %d still runs after portico was killed", pid)
+		}
+		return nil
+	})
+}
+
+func directVS(body string) string {
+	return fmt.Sprintf(`---
+apiVersion: portico.dev/v1
+kind: VirtualService
+metadata: {name: direct}
+spec:
+  routes:
+  - match: {prefix: /}
+    directResponse: {status: 200, body: %q}
+`, body)
+}
+
+// TestGivesUpOnCrashLoop: an Envoy that exits at every start makes portico exit non-zero with
+// the reason, after its restarts.
+func TestGivesUpOnCrashLoop(t *testing.T) {
+	dir := t.TempDir()
+	wrapper := filepath.Join(dir, "envoy")
+	// It answers --version as Envoy does, so it is accepted, and fails on every real start.
+	script := fmt.Sprintf("#!/bin/sh\nif [ \"$1\" = --version ]; then exec %q --version; fi\nexec %q \"$@\" --no-such-flag\n",
+		envoytest.Binary(t), envoytest.Binary(t))
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "portico.yaml")
+	writeFile(t, cfg, gatewayYAML(envoytest.FreePort(t))+directVS("never"))
+	p := start(t, dir, nil, "-c", cfg, "--envoy-path", wrapper)
+	p.waitExit(60 * time.Second)
+	var ee *exec.ExitError
+	if !errors.As(p.exitErr, &ee) || ee.ExitCode() == 0 {
+		t.Fatalf("portico exit = %v, want non-zero", p.exitErr)
+	}
+	for _, want := range []string{"error: envoy exited 5 times within 1m0s, giving up", "last exit: exit code 1", "no-such-flag"} {
+		if !strings.Contains(p.stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, p.stderr)
+		}
+	}
+	if strings.Contains(p.stdout.String(), "gateway ready") {
+		t.Error("portico printed a ready line for an Envoy that never started")
+	}
+}
+
+// TestPortInUse: a Gateway port another process holds fails the start, naming port and Gateway.
+func TestPortInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	cfg := filepath.Join(t.TempDir(), "portico.yaml")
+	writeFile(t, cfg, gatewayYAML(port)+directVS("never"))
+	p := start(t, filepath.Dir(cfg), nil, "-c", cfg, "--envoy-path", envoytest.Binary(t))
+	p.waitExit(30 * time.Second)
+	if p.exitErr == nil {
+		t.Fatal("portico started on a port already in use")
+	}
+	for _, want := range []string{
+		"error: " + cfg + ":4:",
+		fmt.Sprintf(`gateway "web": port %d on 127.0.0.1 is already in use by another process`, port),
+	} {
+		if !strings.Contains(p.stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, p.stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(p.stateDir, "run", "envoy.pid")); err == nil {
+		t.Error("envoy was started although the port check failed")
+	}
+}
+
+// TestHotRestartUnderLoad: SIGUSR1 replaces Envoy by hot restart while requests flow without
+// a pause; none fails, and a new process serves.
+func TestHotRestartUnderLoad(t *testing.T) {
+	port := envoytest.FreePort(t)
+	cfg := filepath.Join(t.TempDir(), "portico.yaml")
+	writeFile(t, cfg, gatewayYAML(port)+directVS("steady"))
+	p := startReady(t, cfg, "--drain-timeout", "1s")
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	expectBody(t, "", url, 200, "steady")
+	before := p.envoyPID()
+
+	kc := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 5 * time.Second}
+	t.Cleanup(kc.CloseIdleConnections)
+	var ok, failed atomic.Int64
+	var firstErr atomic.Value
+	deadline := time.Now().Add(3 * time.Second) // bounded load
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				resp, err := kc.Get(url)
+				if err == nil {
+					body, rerr := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if rerr == nil && resp.StatusCode == 200 && string(body) == "steady" {
+						ok.Add(1)
+						continue
+					}
+					err = fmt.Errorf("%d %q %v", resp.StatusCode, body, rerr)
+				}
+				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := p.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+
+	eventually(t, 10*time.Second, "the hot restart completes", func() error {
+		if !strings.Contains(p.stderr.String(), "hot restart done") {
+			return errors.New("no hot restart message yet")
+		}
+		return nil
+	})
+	after := p.envoyPID()
+	if after == before {
+		t.Errorf("envoy pid is still %d after the hot restart", before)
+	}
+	if failed.Load() != 0 {
+		t.Errorf("%d of %d requests failed during the hot restart; first: %v", failed.Load(), failed.Load()+ok.Load(), firstErr.Load())
+	}
+	if ok.Load() < 100 {
+		t.Errorf("only %d requests succeeded: the load did not cover the restart", ok.Load())
+	}
+	eventually(t, 10*time.Second, "the previous epoch exits", func() error {
+		if !processGone(before) {
+			return fmt.Errorf("envoy %d still runs", before)
+		}
+		return nil
+	})
+	expectBody(t, "", url, 200, "steady")
+}
+
+// TestStaleEnvoyIsKilled leaves an Envoy behind in a state directory, with its pid file and
+// holding the gateway port, as a crashed run would; the next portico kills it and serves.
+func TestStaleEnvoyIsKilled(t *testing.T) {
+	stateDir := filepath.Join(t.TempDir(), "state")
+	runDir := filepath.Join(stateDir, "run")
+	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	port := envoytest.FreePort(t)
+	bootstrap := filepath.Join(runDir, "bootstrap.yaml")
+	if err := os.WriteFile(bootstrap, []byte(staleBootstrap(port)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stale := exec.Command(envoytest.Binary(t), "-c", bootstrap, "--concurrency", "1", "--disable-hot-restart", "-l", "error")
+	stale.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := stale.Start(); err != nil {
+		t.Fatal(err)
+	}
+	reaped := make(chan struct{})
+	go func() { stale.Wait(); close(reaped) }()
+	t.Cleanup(func() { stale.Process.Kill(); <-reaped })
+	expectBody(t, "", fmt.Sprintf("http://127.0.0.1:%d/", port), 200, "stale")
+	if err := os.WriteFile(filepath.Join(runDir, "envoy.pid"), []byte(strconv.Itoa(stale.Process.Pid)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := filepath.Join(t.TempDir(), "portico.yaml")
+	writeFile(t, cfg, gatewayYAML(port)+directVS("fresh"))
+	p := start(t, filepath.Dir(cfg), nil, "-c", cfg, "--envoy-path", envoytest.Binary(t), "--state-dir", stateDir)
+	p.stateDir = stateDir
+	p.waitReady()
+	select {
+	case <-reaped:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the stale envoy %d still runs", stale.Process.Pid)
+	}
+	expectBody(t, "", fmt.Sprintf("http://127.0.0.1:%d/", port), 200, "fresh")
+	if !strings.Contains(p.stderr.String(), "killing an envoy left behind by an earlier run") {
+		t.Errorf("no warning about the stale envoy:\n%s", p.stderr)
+	}
+}
+
+func staleBootstrap(port int) string {
+	return fmt.Sprintf(`admin:
+  address:
+    socket_address: { address: 127.0.0.1, port_value: 0 }
+static_resources:
+  listeners:
+  - name: stale
+    address:
+      socket_address: { address: 127.0.0.1, port_value: %d }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: stale
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: { prefix: "/" }
+                direct_response: { status: 200, body: { inline_string: "stale" } }
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+`, port)
+}
+
+// TestRunLogsKept: every run gets a log directory in the state directory, and envoy.log in the
+// run directory is the current run's.
+func TestRunLogsKept(t *testing.T) {
+	port := envoytest.FreePort(t)
+	cfg := filepath.Join(t.TempDir(), "portico.yaml")
+	writeFile(t, cfg, gatewayYAML(port)+directVS("logged"))
+	p := startReady(t, cfg, "--envoy-log-level", "info")
+	runs, err := os.ReadDir(filepath.Join(p.stateDir, "runs"))
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs directory: %v, %d entries; want one", err, len(runs))
+	}
+	raw, err := os.ReadFile(filepath.Join(p.stateDir, "run", "envoy.log"))
+	if err != nil || !strings.Contains(string(raw), "[info][main]") {
+		t.Errorf("envoy.log = %d bytes, %v; want Envoy's info lines", len(raw), err)
+	}
+}
