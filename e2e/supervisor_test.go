@@ -438,3 +438,134 @@ func TestRunLogsKept(t *testing.T) {
 		t.Errorf("envoy.log = %d bytes, %v; want Envoy's info lines", len(raw), err)
 	}
 }
+
+// porticoCmd runs a portico command to completion with env added.
+func porticoCmd(t *testing.T, env []string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	cmd := exec.Command(porticoBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errOut syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+// isolatedEnv gives portico an empty home and data directory, no envoy on PATH, and srv as the
+// versions URL.
+func isolatedEnv(t *testing.T, versionsURL string) (env []string, dataHome string) {
+	home := t.TempDir()
+	dataHome = filepath.Join(home, "data")
+	return []string{
+		"HOME=" + home, "XDG_DATA_HOME=" + dataHome, "PATH=/usr/bin:/bin",
+		"PORTICO_ENVOY_PATH=", "PORTICO_OFFLINE=", "PORTICO_ENVOY_VERSIONS_URL=" + versionsURL,
+	}, dataHome
+}
+
+// TestEnvoyCommands installs Envoy from two portico processes at once, then lists, shows the
+// available versions and which binary run would use.
+func TestEnvoyCommands(t *testing.T) {
+	archive, sum := envoytest.ReleaseArchive(t)
+	srv := envoytest.NewReleaseServer(t, archive, sum)
+	env, dataHome := isolatedEnv(t, srv.VersionsURL())
+	installed := filepath.Join(dataHome, "portico", "envoy-versions", envoytest.Version, "bin", "envoy")
+
+	out, _, err := porticoCmd(t, env, "envoy", "which")
+	if err != nil || out != installed+"\tenvoy "+envoytest.Version+", not installed yet: run downloads it to this path\n" {
+		t.Errorf("which before install = %q, %v", out, err)
+	}
+
+	type result struct {
+		stdout, stderr string
+		err            error
+	}
+	results := make(chan result, 2)
+	for range 2 {
+		go func() {
+			o, e, err := porticoCmd(t, env, "envoy", "install")
+			results <- result{o, e, err}
+		}()
+	}
+	var outputs []string
+	for range 2 {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("envoy install: %v\n%s", r.err, r.stderr)
+		}
+		outputs = append(outputs, r.stdout)
+	}
+	joined := strings.Join(outputs, "")
+	for _, want := range []string{
+		"envoy " + envoytest.Version + " downloaded and installed: " + installed + "\n",
+		"envoy " + envoytest.Version + " already installed: " + installed + "\n",
+	} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("install outputs lack %q: %q", want, outputs)
+		}
+	}
+	if n := srv.ArchiveRequests.Load(); n != 1 {
+		t.Errorf("two concurrent installs downloaded the archive %d times, want 1", n)
+	}
+	if v, err := exec.Command(installed, "--version").CombinedOutput(); err != nil || !strings.Contains(string(v), "/"+envoytest.Version+"/") {
+		t.Errorf("installed envoy --version: %v %s", err, v)
+	}
+
+	t.Run("list", func(t *testing.T) {
+		out, _, err := porticoCmd(t, env, "envoy", "list")
+		if err != nil || !strings.HasPrefix(out, envoytest.Version+"  "+installed+"  ok\n") {
+			t.Errorf("list = %q, %v", out, err)
+		}
+	})
+	t.Run("versions", func(t *testing.T) {
+		out, _, err := porticoCmd(t, env, "envoy", "versions")
+		if err != nil || !strings.Contains(out, envoytest.Version+"  2026-01-13  latest, default, installed\n") {
+			t.Errorf("versions = %q, %v", out, err)
+		}
+		_, errOut, err := porticoCmd(t, env, "envoy", "versions", "--offline")
+		if err == nil || !strings.Contains(errOut, "offline") {
+			t.Errorf("versions --offline = %v, %q; want a refusal naming offline", err, errOut)
+		}
+	})
+	t.Run("which", func(t *testing.T) {
+		out, _, err := porticoCmd(t, env, "envoy", "which")
+		if err != nil || out != installed+"\tenvoy "+envoytest.Version+", from the cache\n" {
+			t.Errorf("which = %q, %v", out, err)
+		}
+	})
+}
+
+// TestRunOffline: offline, portico neither downloads nor waits on the network, and says why it
+// found no Envoy; with one on PATH it runs that.
+func TestRunOffline(t *testing.T) {
+	archive, sum := envoytest.ReleaseArchive(t)
+	srv := envoytest.NewReleaseServer(t, archive, sum)
+	env, _ := isolatedEnv(t, srv.VersionsURL())
+	env = append(env, "PORTICO_OFFLINE=1")
+	cfg := filepath.Join(t.TempDir(), "portico.yaml")
+	writeFile(t, cfg, gatewayYAML(envoytest.FreePort(t))+directVS("offline"))
+	p := start(t, filepath.Dir(cfg), env, "-c", cfg)
+	p.waitExit(30 * time.Second)
+	if p.exitErr == nil {
+		t.Fatal("portico ran offline with no envoy in the cache or on PATH")
+	}
+	for _, want := range []string{"offline: no download was tried", "download: skipped, offline", "PATH: no envoy found"} {
+		if !strings.Contains(p.stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, p.stderr)
+		}
+	}
+	if n := srv.VersionRequests.Load() + srv.ArchiveRequests.Load(); n != 0 {
+		t.Errorf("offline portico made %d requests to the versions URL", n)
+	}
+
+	binDir := t.TempDir()
+	if err := os.Symlink(envoytest.Binary(t), filepath.Join(binDir, "envoy")); err != nil {
+		t.Fatal(err)
+	}
+	port := envoytest.FreePort(t)
+	writeFile(t, cfg, gatewayYAML(port)+directVS("offline"))
+	p = start(t, filepath.Dir(cfg), append(env, "PATH="+binDir+":/usr/bin:/bin"), "-c", cfg)
+	p.waitReady()
+	expectBody(t, "", fmt.Sprintf("http://127.0.0.1:%d/", port), 200, "offline")
+	if n := srv.VersionRequests.Load() + srv.ArchiveRequests.Load(); n != 0 {
+		t.Errorf("offline portico made %d requests to the versions URL", n)
+	}
+}
