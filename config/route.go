@@ -151,7 +151,7 @@ func (v *validator) checkHeaderName(s subject, field, name string) {
 }
 
 // checkStringMatch checks the one-of exact | regex | present of a header or query condition.
-func (v *validator) checkStringMatch(s subject, p, exact, regex string, present bool) {
+func (v *validator) checkStringMatch(s subject, p, regex string, present bool) {
 	var set []string
 	for _, f := range []string{"exact", "regex", "present"} {
 		if s.src.has(p + "." + f) {
@@ -179,7 +179,7 @@ func (v *validator) checkHeaderMatches(s subject, p string, headers []HeaderMatc
 			continue
 		}
 		v.checkHeaderName(s, hp+".name", h.Name)
-		v.checkStringMatch(s, hp, h.Exact, h.Regex, h.Present)
+		v.checkStringMatch(s, hp, h.Regex, h.Present)
 	}
 }
 
@@ -192,7 +192,7 @@ func (v *validator) checkQueryMatches(s subject, p string, params []QueryParamet
 		if s.src.valid(qp+".name") && q.Name == "" {
 			v.errorf(s, qp+".name", "query parameter name is empty; name the parameter, such as \"version\"")
 		}
-		v.checkStringMatch(s, qp, q.Exact, q.Regex, q.Present)
+		v.checkStringMatch(s, qp, q.Regex, q.Present)
 	}
 }
 

@@ -79,31 +79,42 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// TestDeterministic translates the same input twice and expects identical resources, which
-// the xDS server relies on to skip pushes of unchanged configuration.
+// TestDeterministic translates every golden input twice and expects identical resources, which
+// the xDS server relies on to skip pushes of unchanged configuration. Selector-resolved
+// attachment and delegation are where map iteration could leak into the order.
 func TestDeterministic(t *testing.T) {
-	cfg, err := config.Load("testdata/in/host-selection.yaml")
+	inputs, err := filepath.Glob("testdata/in/*.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := translator.Translate(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := translator.Translate(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for typ, ra := range a.Resources() {
-		rb := b.Resources()[typ]
-		if len(ra) != len(rb) {
-			t.Fatalf("%s: %d vs %d resources", typ, len(ra), len(rb))
-		}
-		for i := range ra {
-			if !proto.Equal(ra[i], rb[i]) {
-				t.Errorf("%s[%d] differs between two translations", typ, i)
+	for _, in := range inputs {
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			cfg, err := config.Load(in)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
+			a, err := translator.Translate(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 5 {
+				b, err := translator.Translate(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for typ, ra := range a.Resources() {
+					rb := b.Resources()[typ]
+					if len(ra) != len(rb) {
+						t.Fatalf("%s: %d vs %d resources", typ, len(ra), len(rb))
+					}
+					for i := range ra {
+						if !proto.Equal(ra[i], rb[i]) {
+							t.Errorf("%s[%d] differs between two translations", typ, i)
+						}
+					}
+				}
+			}
+		})
 	}
 }
 
