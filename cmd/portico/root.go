@@ -82,6 +82,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		newRunCmd(stdout, newLogger),
 		newValidateCmd(stdout),
+		newStatusCmd(stdout),
+		newSchemaCmd(stdout),
 		newBootstrapCmd(stdout),
 		newVersionCmd(stdout),
 		newEnvoyCmd(stdout, stderr, newLogger),

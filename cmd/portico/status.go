@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portico-gw/portico/admin"
+	"github.com/portico-gw/portico/controller"
+)
+
+func newStatusCmd(stdout io.Writer) *cobra.Command {
+	var address, output string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show what a running portico serves: Envoy, generations and every resource's state",
+		Long: `Show what a running portico serves: whether Envoy is connected and which version it is,
+the configuration generation Portico wants served and the one Envoy acknowledged, the last
+reload, and every resource with its state (Accepted, Warning or Rejected) and why.
+
+It asks the admin API of the portico started with the same --admin-address.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return usageError{fmt.Errorf("-o %q: use text or json", output)}
+			}
+			st, raw, err := fetchStatus(cmd.Context(), address)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				_, err := stdout.Write(raw)
+				return err
+			}
+			return printStatus(stdout, st)
+		},
+	}
+	cmd.Flags().StringVar(&address, "admin-address", admin.DefaultAddress, "admin address of the running portico")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func fetchStatus(ctx context.Context, address string) (controller.Status, []byte, error) {
+	var st controller.Status
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+address+"/status", nil)
+	if err != nil {
+		return st, nil, usageError{fmt.Errorf("--admin-address %q: %w", address, err)}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, nil, fmt.Errorf("ask portico at %s (is it running, with this --admin-address?): %w", address, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return st, nil, fmt.Errorf("read status from %s: %w", address, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return st, nil, fmt.Errorf("status from %s: %s", address, resp.Status)
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return st, nil, fmt.Errorf("decode status from %s: %w", address, err)
+	}
+	return st, raw, nil
+}
+
+func printStatus(w io.Writer, st controller.Status) error {
+	envoy := "not connected"
+	if st.Envoy.Connected {
+		envoy = "connected"
+	}
+	if st.Envoy.Version != "" {
+		envoy += ", version " + st.Envoy.Version
+	}
+	ready := "yes"
+	if !st.Ready {
+		ready = "no: " + st.NotReadyReason
+	}
+	fmt.Fprintf(w, "envoy:      %s\n", envoy)
+	fmt.Fprintf(w, "ready:      %s\n", ready)
+	fmt.Fprintf(w, "generation: %d wanted, %d served, %d acknowledged by envoy\n",
+		st.Generation.Current, st.Generation.Served, st.Generation.ACKed)
+	fmt.Fprintf(w, "source:     %s\n", st.Source)
+	if st.Envoy.LastRejection != "" {
+		fmt.Fprintf(w, "last envoy rejection: %s\n", st.Envoy.LastRejection)
+	}
+	if lr := st.LastReload; lr != nil {
+		fmt.Fprintf(w, "last reload: %s at %s (generation %d)\n", lr.Result, lr.Time.Local().Format(time.DateTime), lr.Generation)
+		for _, p := range lr.Problems {
+			fmt.Fprintf(w, "  %s\n", problemText(p))
+		}
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tNAME\tSTATE\tREASONS")
+	for _, r := range st.Resources {
+		reasons := strings.Join(r.Reasons, "; ")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Kind, r.Name, r.State, reasons)
+	}
+	return tw.Flush()
+}
