@@ -14,23 +14,49 @@ import (
 // old epoch keeps its listeners and serves alone, so giving up costs nothing but the attempt.
 const hotRestartReadyTimeout = 30 * time.Second
 
-// HotRestart replaces the running Envoy with a new process using Envoy's hot restart: the new
-// epoch takes over the listening sockets, the old one drains its connections and is ended by the
-// new one after twice the drain time, so established connections and requests in flight are
-// not cut. It returns once the new Envoy is ready, or with an error when it could not be
-// started, in which case the old Envoy keeps serving. It is for changes that need a new
-// process, such as Envoy's command-line options; configuration changes never do.
-func (s *Supervisor) HotRestart(ctx context.Context) error {
-	result := make(chan error, 1)
+// Settings are the options of the Envoy process itself, which only a new process can change.
+type Settings struct {
+	// Concurrency is Envoy's worker thread count; 0 means one per hardware thread.
+	Concurrency int
+	// LogLevel is Envoy's log level, such as "info" or "warning".
+	LogLevel string
+}
+
+type hotRestartRequest struct {
+	settings Settings
+	result   chan error
+}
+
+// Settings returns the settings of the current Envoy.
+func (s *Supervisor) Settings() Settings {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.settings
+}
+
+// HotRestart replaces the running Envoy with a new process with settings, using Envoy's hot
+// restart: the new epoch takes over the listening sockets, the old one drains its connections
+// and is ended by the new one after twice the drain time, so established connections and
+// requests in flight are not cut. It returns once the new Envoy is ready, or with an error when
+// it could not be started, in which case the old Envoy keeps serving with the old settings.
+// Configuration changes never need it; changed Settings do.
+func (s *Supervisor) HotRestart(ctx context.Context, settings Settings) error {
+	if settings.Concurrency < 0 {
+		return fmt.Errorf("hot restart: concurrency %d is negative", settings.Concurrency)
+	}
+	if settings.LogLevel == "" {
+		settings.LogLevel = defaultLogLevel
+	}
+	req := hotRestartRequest{settings: settings, result: make(chan error, 1)}
 	select {
-	case s.hotRestarts <- result:
+	case s.hotRestarts <- req:
 	case <-s.stopped:
 		return errors.New("hot restart: the supervisor has stopped")
 	case <-ctx.Done():
 		return fmt.Errorf("hot restart: %w", ctx.Err())
 	}
 	select {
-	case err := <-result:
+	case err := <-req.result:
 		return err
 	case <-ctx.Done():
 		// Run finishes the restart regardless; only this caller stops waiting for it.
@@ -40,7 +66,7 @@ func (s *Supervisor) HotRestart(ctx context.Context) error {
 
 // hotRestart starts the epoch after old's and makes it current once it is ready. It returns
 // the new process, or nil when old stays current.
-func (s *Supervisor) hotRestart(ctx context.Context, out *outputFile, old *envoyProcess) (*envoyProcess, error) {
+func (s *Supervisor) hotRestart(ctx context.Context, out *outputFile, old *envoyProcess, settings Settings) (*envoyProcess, error) {
 	select {
 	case <-old.ready:
 	default:
@@ -49,7 +75,7 @@ func (s *Supervisor) hotRestart(ctx context.Context, out *outputFile, old *envoy
 	if old.hasExited() {
 		return nil, errors.New("hot restart: envoy has just exited and is being restarted")
 	}
-	next, err := s.start(out, old.epoch+1)
+	next, err := s.start(out, old.epoch+1, settings)
 	if err != nil {
 		return nil, fmt.Errorf("hot restart: %w", err)
 	}
@@ -76,10 +102,11 @@ func (s *Supervisor) hotRestart(ctx context.Context, out *outputFile, old *envoy
 	s.addRetiring(old)
 	s.mu.Lock()
 	s.hot++
+	s.settings = settings
 	s.mu.Unlock()
 	s.setCurrent(next)
 	s.log.Info("envoy hot restarted; the previous epoch drains",
-		"pid", next.pid, "epoch", next.epoch, "previous_pid", old.pid, "parent_shutdown_in", time.Duration(2*drainSeconds(s.opts.DrainTimeout))*time.Second)
+		"pid", next.pid, "epoch", next.epoch, "previous_pid", old.pid, "concurrency", settings.Concurrency, "log_level", settings.LogLevel, "parent_shutdown_in", time.Duration(2*drainSeconds(s.opts.DrainTimeout))*time.Second)
 	return next, nil
 }
 

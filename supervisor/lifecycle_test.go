@@ -19,8 +19,9 @@ import (
 	"github.com/portico-gw/portico/internal/envoytest"
 )
 
-// TestHotRestartUnderLoad replaces Envoy by hot restart while clients send requests without a
-// pause: not one request may fail, and a different process must serve afterwards.
+// TestHotRestartUnderLoad changes Envoy's log level, which needs a new process, by hot restart
+// while clients send requests without a pause: not one request may fail, and a different
+// process with the new setting must serve afterwards.
 func TestHotRestartUnderLoad(t *testing.T) {
 	t.Parallel()
 	port := envoytest.FreePort(t)
@@ -60,7 +61,8 @@ func TestHotRestartUnderLoad(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	if err := rs.HotRestart(ctx); err != nil {
+	want := Settings{Concurrency: 1, LogLevel: "warning"}
+	if err := rs.HotRestart(ctx, want); err != nil {
 		close(stop)
 		wg.Wait()
 		t.Fatalf("HotRestart: %v", err)
@@ -87,6 +89,12 @@ func TestHotRestartUnderLoad(t *testing.T) {
 	}
 	if rs.HotRestarts() != 1 || rs.Restarts() != 0 {
 		t.Errorf("HotRestarts() = %d, Restarts() = %d; want 1 and 0", rs.HotRestarts(), rs.Restarts())
+	}
+	if got := rs.Settings(); got != want {
+		t.Errorf("Settings() = %+v after the hot restart, want %+v", got, want)
+	}
+	if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", after)); err != nil || !strings.Contains(string(cmdline), "-l\x00warning\x00") {
+		t.Errorf("new envoy's command line %q (%v) lacks -l warning", cmdline, err)
 	}
 	if got := readPIDFile(t, opts.RunDir); got != after {
 		t.Errorf("pid file holds %d after the old epoch exited, want the new epoch %d", got, after)
@@ -121,7 +129,7 @@ func TestHotRestartRefusedBeforeReady(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := rs.HotRestart(ctx); err == nil || !strings.Contains(err.Error(), "not ready yet") {
+	if err := rs.HotRestart(ctx, Settings{}); err == nil || !strings.Contains(err.Error(), "not ready yet") {
 		t.Errorf("HotRestart of an Envoy that is not ready = %v, want a refusal", err)
 	}
 }

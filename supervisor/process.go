@@ -116,12 +116,12 @@ func describeExit(state *os.ProcessState) string {
 }
 
 // args builds the command line of the Envoy of hot restart epoch epoch.
-func (s *Supervisor) args(epoch int) []string {
+func (s *Supervisor) args(epoch int, settings Settings) []string {
 	drain := drainSeconds(s.opts.DrainTimeout)
 	args := []string{
 		"-c", s.opts.BootstrapPath,
 		"--admin-address-path", filepath.Join(s.opts.RunDir, adminAddressFile),
-		"-l", s.opts.LogLevel,
+		"-l", settings.LogLevel,
 		"--log-format", envoyLogFormat,
 		// Hot restart: every epoch shares the base id, which names the shared memory and the
 		// abstract domain socket the epochs talk over. It is derived from the run directory, so
@@ -141,8 +141,8 @@ func (s *Supervisor) args(epoch int) []string {
 		// drain period after its listeners have drained, then the new epoch ends it.
 		"--parent-shutdown-time-s", strconv.Itoa(2 * drain),
 	}
-	if s.opts.Concurrency > 0 {
-		args = append(args, "--concurrency", strconv.Itoa(s.opts.Concurrency))
+	if settings.Concurrency > 0 {
+		args = append(args, "--concurrency", strconv.Itoa(settings.Concurrency))
 	}
 	return args
 }
@@ -154,7 +154,7 @@ func drainSeconds(d time.Duration) int {
 
 // start forks a new Envoy of hot restart epoch epoch and begins reading its output. The returned
 // process is running; its done channel closes when it has exited and been cleaned up after.
-func (s *Supervisor) start(out *outputFile, epoch int) (*envoyProcess, error) {
+func (s *Supervisor) start(out *outputFile, epoch int, settings Settings) (*envoyProcess, error) {
 	addrPath := filepath.Join(s.opts.RunDir, adminAddressFile)
 	// A file left by an earlier Envoy would hand out an address nobody listens on any more.
 	if err := os.Remove(addrPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -171,7 +171,7 @@ func (s *Supervisor) start(out *outputFile, epoch int) (*envoyProcess, error) {
 		return nil, fmt.Errorf("create envoy stderr pipe: %w", err)
 	}
 
-	cmd := exec.Command(s.opts.EnvoyPath, s.args(epoch)...)
+	cmd := exec.Command(s.opts.EnvoyPath, s.args(epoch, settings)...)
 	// Handing exec real files lets Envoy write straight into the pipes, so Wait returns when
 	// Envoy exits rather than when every copy of the pipes is closed.
 	cmd.Stdout, cmd.Stderr = stdoutW, stderrW

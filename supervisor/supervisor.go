@@ -62,6 +62,8 @@ type Options struct {
 	TermTimeout time.Duration
 }
 
+const defaultLogLevel = "info"
+
 func (o Options) withDefaults() Options {
 	setDuration := func(d *time.Duration, def time.Duration) {
 		if *d <= 0 {
@@ -69,7 +71,7 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	if o.LogLevel == "" {
-		o.LogLevel = "info"
+		o.LogLevel = defaultLogLevel
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -140,14 +142,15 @@ type Supervisor struct {
 	stopped chan struct{}
 
 	// hotRestarts carries HotRestart's requests to Run, which alone starts processes.
-	hotRestarts chan chan error
+	hotRestarts chan hotRestartRequest
 
 	mu       sync.Mutex
 	current  *envoyProcess
 	retiring []*envoyProcess // parents of hot restarts, draining until the new epoch ends them
 	changed  chan struct{}   // closed and replaced whenever current changes
 	restarts int
-	hot      int // completed hot restarts
+	hot      int      // completed hot restarts
+	settings Settings // of the current Envoy, and of the next one a crash restart starts
 	runErr   error
 }
 
@@ -162,7 +165,8 @@ func New(opts Options) *Supervisor {
 		stopped:  make(chan struct{}),
 		changed:  make(chan struct{}),
 
-		hotRestarts: make(chan chan error),
+		hotRestarts: make(chan hotRestartRequest),
+		settings:    Settings{Concurrency: opts.Concurrency, LogLevel: opts.LogLevel},
 	}
 }
 
@@ -204,7 +208,7 @@ func (s *Supervisor) Run(ctx context.Context) (err error) {
 		if ctx.Err() != nil {
 			return nil
 		}
-		proc, err := s.start(out, 0)
+		proc, err := s.start(out, 0, s.Settings())
 		if err != nil {
 			return err
 		}
@@ -259,12 +263,12 @@ func (s *Supervisor) serve(ctx context.Context, out *outputFile, proc *envoyProc
 			return nil
 		case <-proc.done:
 			return proc
-		case result := <-s.hotRestarts:
-			next, err := s.hotRestart(ctx, out, proc)
+		case req := <-s.hotRestarts:
+			next, err := s.hotRestart(ctx, out, proc, req.settings)
 			if next != nil {
 				proc = next
 			}
-			result <- err
+			req.result <- err
 		}
 	}
 }

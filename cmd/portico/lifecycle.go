@@ -37,7 +37,7 @@ func handleSignals(ctx context.Context, logger *slog.Logger, sup *supervisor.Sup
 				if sig == syscall.SIGUSR1 {
 					logger.Info("SIGUSR1: hot restarting envoy")
 					go func() {
-						if err := sup.HotRestart(ctx); err != nil {
+						if err := sup.HotRestart(ctx, sup.Settings()); err != nil {
 							logger.Error("hot restart failed; the running envoy keeps serving", "error", err.Error())
 							return
 						}
