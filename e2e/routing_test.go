@@ -16,8 +16,27 @@ import (
 
 // matchingConfig exercises every route condition and action of the schema on one Gateway, so
 // that one portico process serves all of TestRouteMatching's subtests.
-func matchingConfig(port int, a, b, c *backend) string {
-	return gatewayYAML(port) + `---
+func matchingConfig(port, internalPort int, a, b, c *backend) string {
+	return gatewayYAML(port) + fmt.Sprintf(`---
+apiVersion: portico.dev/v1
+kind: Gateway
+metadata: {name: internal}
+spec:
+  bindAddress: 127.0.0.1
+  bindPort: %d
+  virtualServiceSelector: {matchLabels: {audience: internal}}
+---
+apiVersion: portico.dev/v1
+kind: VirtualService
+metadata:
+  name: admin
+  labels: {audience: internal}
+spec:
+  gateways: [internal]
+  routes:
+  - match: {prefix: /}
+    directResponse: {status: 200, body: "admin"}
+`, internalPort) + `---
 apiVersion: portico.dev/v1
 kind: VirtualService
 metadata: {name: shop}
@@ -137,9 +156,12 @@ func expect(t *testing.T, method, url string, status int, body string, headers .
 
 func TestRouteMatching(t *testing.T) {
 	a, b, c := newBackend(t, "a"), newBackend(t, "b"), newBackend(t, "c")
-	port := envoytest.FreePort(t)
+	port, internalPort := envoytest.FreePort(t), envoytest.FreePort(t)
+	for internalPort == port {
+		internalPort = envoytest.FreePort(t)
+	}
 	cfg := filepath.Join(t.TempDir(), "portico.yaml")
-	writeFile(t, cfg, matchingConfig(port, a, b, c))
+	writeFile(t, cfg, matchingConfig(port, internalPort, a, b, c))
 	// A shadowed route would make a subtest pass or fail for the wrong reason.
 	loaded, err := config.Load(cfg)
 	if err != nil {
@@ -223,6 +245,13 @@ func TestRouteMatching(t *testing.T) {
 		expect(t, "GET", base+"/api/other", 404, "fallback")
 		// The parent matches GET only, and that holds for every delegated route.
 		expect(t, "POST", base+"/api/users/1", 404, "fallback")
+	})
+	t.Run("a Gateway's selector decides which VirtualServices it serves", func(t *testing.T) {
+		internal := fmt.Sprintf("http://127.0.0.1:%d", internalPort)
+		// Only admin is selected there, although shop also answers every domain.
+		expectBody(t, "", internal+"/items/1", 200, "admin")
+		// And admin, limited to the internal Gateway, is not served on web.
+		expect(t, "GET", base+"/anything", 404, "fallback")
 	})
 	t.Run("DNS upstream resolved by Envoy", func(t *testing.T) {
 		// Envoy resolves the name in the background after the cluster arrives.
