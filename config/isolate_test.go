@@ -1,0 +1,158 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// isoFiles builds a configuration of one Gateway, Upstreams a and b, and the given extra
+// documents, as one file.
+func isoFiles(docs ...string) []SourceFile {
+	all := append([]string{gatewayDoc, upstreamNamed("a"), upstreamNamed("b")}, docs...)
+	return []SourceFile{{Name: "all.yaml", Data: strings.Join(all, "---\n")}}
+}
+
+func vsDoc(name, domain, upstream string) string {
+	return fmt.Sprintf(`apiVersion: portico.dev/v1
+kind: VirtualService
+metadata: {name: %s}
+spec:
+  domains: [%s]
+  routes:
+  - match: {prefix: /}
+    upstream: %s
+`, name, domain, upstream)
+}
+
+// served maps each served VirtualService to the upstream of its first route.
+func served(cfg *Config) map[string]string {
+	out := map[string]string{}
+	for _, vs := range cfg.VirtualServices {
+		out[vs.Metadata.Name] = vs.Spec.Routes[0].Upstream
+	}
+	return out
+}
+
+func rejectedNames(iso *Isolated) []string {
+	var out []string
+	for _, r := range iso.Rejected {
+		out = append(out, fmt.Sprintf("%s/%s kept=%v", r.Kind, r.Name, r.Kept))
+	}
+	return out
+}
+
+func mustIsolate(t *testing.T, prev *Config, files []SourceFile) *Isolated {
+	t.Helper()
+	iso, err := LoadIsolated(prev, files)
+	if err != nil {
+		t.Fatalf("LoadIsolated: %v", err)
+	}
+	return iso
+}
+
+func TestIsolationKeepsLastGoodVersion(t *testing.T) {
+	prev := mustIsolate(t, nil, isoFiles(vsDoc("shop", "shop.example.com", "a"), vsDoc("blog", "blog.example.com", "a")))
+	if len(prev.Rejected) != 0 {
+		t.Fatalf("valid files rejected: %v", rejectedNames(prev))
+	}
+
+	// blog moves to b; shop breaks (an undefined upstream).
+	iso := mustIsolate(t, prev.Config, isoFiles(vsDoc("shop", "shop.example.com", "nowhere"), vsDoc("blog", "blog.example.com", "b")))
+	want := map[string]string{"shop": "a", "blog": "b"}
+	if got := served(iso.Config); !mapsEqual(got, want) {
+		t.Errorf("served %v, want %v (blog's change applied, shop's last good version kept)", got, want)
+	}
+	if got := rejectedNames(iso); !slices.Equal(got, []string{"VirtualService/shop kept=true"}) {
+		t.Errorf("rejected %v", got)
+	}
+	if msg := iso.Rejected[0].Problems.Error(); !strings.Contains(msg, `all.yaml:`) || !strings.Contains(msg, `"nowhere" is not defined`) {
+		t.Errorf("problem does not name the file and the missing upstream: %s", msg)
+	}
+}
+
+func TestIsolationLeavesOutNeverGoodResource(t *testing.T) {
+	prev := mustIsolate(t, nil, isoFiles(vsDoc("blog", "blog.example.com", "a")))
+	iso := mustIsolate(t, prev.Config, isoFiles(vsDoc("blog", "blog.example.com", "b"), vsDoc("shop", "shop.example.com", "nowhere")))
+	if got, want := served(iso.Config), map[string]string{"blog": "b"}; !mapsEqual(got, want) {
+		t.Errorf("served %v, want %v", got, want)
+	}
+	if got := rejectedNames(iso); !slices.Equal(got, []string{"VirtualService/shop kept=false"}) {
+		t.Errorf("rejected %v", got)
+	}
+	// Without a previous configuration at all (a first start), the same holds.
+	iso = mustIsolate(t, nil, isoFiles(vsDoc("blog", "blog.example.com", "b"), vsDoc("shop", "shop.example.com", "nowhere")))
+	if got, want := served(iso.Config), map[string]string{"blog": "b"}; !mapsEqual(got, want) {
+		t.Errorf("first load served %v, want %v", got, want)
+	}
+}
+
+// A kept version that no longer fits (its upstream is gone now) is left out too.
+func TestIsolationDropsStaleKeptVersion(t *testing.T) {
+	files := func(docs ...string) []SourceFile {
+		all := append([]string{gatewayDoc, upstreamNamed("b")}, docs...)
+		return []SourceFile{{Name: "all.yaml", Data: strings.Join(all, "---\n")}}
+	}
+	prev := mustIsolate(t, nil, isoFiles(vsDoc("shop", "shop.example.com", "a"), vsDoc("blog", "blog.example.com", "b")))
+	iso := mustIsolate(t, prev.Config, files(vsDoc("shop", "shop.example.com", "nowhere"), vsDoc("blog", "blog.example.com", "b")))
+	if got, want := served(iso.Config), map[string]string{"blog": "b"}; !mapsEqual(got, want) {
+		t.Errorf("served %v, want %v", got, want)
+	}
+	if got := rejectedNames(iso); !slices.Equal(got, []string{"VirtualService/shop kept=false"}) {
+		t.Errorf("rejected %v", got)
+	}
+}
+
+func TestIsolationRejectsWholeChange(t *testing.T) {
+	prev := mustIsolate(t, nil, isoFiles(vsDoc("shop", "shop.example.com", "a"))).Config
+	badUpstream := strings.Replace(upstreamNamed("c"), "port: 9000", "port: 70000", 1)
+	tests := []struct {
+		name  string
+		files []SourceFile
+		want  string
+	}{
+		{"yaml syntax error", append(isoFiles(vsDoc("shop", "shop.example.com", "a")), SourceFile{Name: "broken.yaml", Data: "kind: [\n"}), "invalid YAML"},
+		{"upstream error", isoFiles(vsDoc("shop", "shop.example.com", "a"), badUpstream), "out of range"},
+		{"gateway error", []SourceFile{{Name: "all.yaml", Data: strings.Replace(gatewayDoc, "8080", "0", 1) + "---\n" + upstreamNamed("a") + "---\n" + vsDoc("shop", "shop.example.com", "a")}}, "out of range"},
+		{"duplicate names", isoFiles(vsDoc("shop", "shop.example.com", "a"), vsDoc("shop", "other.example.com", "a")), "already defined"},
+		{"domain clash", isoFiles(vsDoc("shop", "shop.example.com", "a"), vsDoc("blog", "shop.example.com", "b")), "also claimed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			iso, err := LoadIsolated(prev, tc.files)
+			var ds Diagnostics
+			if !errors.As(err, &ds) {
+				t.Fatalf("LoadIsolated = %v, %v; want the whole change rejected with diagnostics", iso, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error does not say %q:\n%v", tc.want, err)
+			}
+		})
+	}
+}
+
+func TestIsolationValidFilesAsWritten(t *testing.T) {
+	files := isoFiles(vsDoc("shop", "shop.example.com", "a"))
+	iso := mustIsolate(t, nil, files)
+	strict, err := LoadFiles(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(iso.Rejected) != 0 || !mapsEqual(served(iso.Config), served(strict)) {
+		t.Errorf("LoadIsolated of valid files = %v rejected %v, LoadFiles = %v", served(iso.Config), rejectedNames(iso), served(strict))
+	}
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
