@@ -39,7 +39,10 @@ type runOptions struct {
 	drainTimeout     time.Duration
 	readyTimeout     time.Duration
 	adminAddress     string
-	strict           bool
+	// adminExplicit is set when --admin-address was given: failing to listen there is fatal,
+	// while a taken default (another portico on the host) only costs the admin API.
+	adminExplicit bool
+	strict        bool
 }
 
 func newRunCmd(stdout io.Writer, newLogger func() (*slog.Logger, error)) *cobra.Command {
@@ -58,6 +61,7 @@ Without -c, portico reads ./portico.yaml, or serves a built-in demo on 127.0.0.1
 				return err
 			}
 			o.stderr = cmd.ErrOrStderr()
+			o.adminExplicit = cmd.Flags().Changed("admin-address")
 			return runGateway(cmd.Context(), o, logger, stdout)
 		},
 	}
@@ -117,10 +121,14 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	// Listen before Envoy starts, so that a taken admin port fails the start at once and
 	// /readyz answers "not ready" while Envoy is starting.
 	adminListener, err := admin.Listen(o.adminAddress)
-	if err != nil {
+	switch {
+	case err != nil && o.adminExplicit:
 		return err
+	case err != nil:
+		logger.Warn("admin API not started: /readyz and portico status are unavailable; choose a free --admin-address", "error", err.Error())
+	default:
+		defer adminListener.Close()
 	}
-	defer adminListener.Close()
 	if err := checkGatewayPorts(ctrl.Current()); err != nil {
 		return err
 	}
@@ -132,6 +140,9 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	}
 
 	go func() {
+		if adminListener == nil {
+			return
+		}
 		status := func() controller.Status {
 			st := ctrl.Status()
 			st.Envoy.Version = envoy.Version
