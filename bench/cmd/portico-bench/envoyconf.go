@@ -1,0 +1,100 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/portico-gw/portico/bench/workload"
+)
+
+// staticRoute is one route of bare Envoy's hand-written configuration.
+type staticRoute struct {
+	exact, prefix, cluster string
+}
+
+type staticVHost struct {
+	name    string
+	domains []string
+	routes  []staticRoute
+}
+
+// envoyStaticConfig writes the bare-Envoy contender's configuration: the listener Portico would
+// build (HTTP connection manager, AUTO codec, router, no access log) with the routes inline and
+// STATIC clusters, so the comparison isolates what Portico adds.
+func envoyStaticConfig(listenPort int, vhosts []staticVHost, clusters map[string]int) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, `static_resources:
+  listeners:
+  - name: bench
+    address: {socket_address: {address: 127.0.0.1, port_value: %d}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: bench
+          codec_type: AUTO
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+          route_config:
+            name: bench
+            virtual_hosts:
+`, listenPort)
+	for _, vh := range vhosts {
+		fmt.Fprintf(&b, "            - name: %s\n              domains: [%s]\n              routes:\n", vh.name, quoteJoin(vh.domains))
+		for _, r := range vh.routes {
+			if r.exact != "" {
+				fmt.Fprintf(&b, "              - match: {path: %q}\n", r.exact)
+			} else {
+				fmt.Fprintf(&b, "              - match: {prefix: %q}\n", r.prefix)
+			}
+			fmt.Fprintf(&b, "                route: {cluster: %s}\n", r.cluster)
+		}
+	}
+	b.WriteString("  clusters:\n")
+	names := make([]string, 0, len(clusters))
+	for n := range clusters {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(&b, `  - name: %s
+    connect_timeout: 5s
+    type: STATIC
+    load_assignment:
+      cluster_name: %s
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+`, n, n, clusters[n])
+	}
+	return []byte(b.String())
+}
+
+func quoteJoin(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// envoyStaticFor is the bare-Envoy equivalent of a generated Portico workload.
+func envoyStaticFor(s workload.Spec) []byte {
+	var vhosts []staticVHost
+	for svc := 0; svc < s.Services(); svc++ {
+		vh := staticVHost{name: fmt.Sprintf("vs-%d", svc), domains: []string{workload.Domain(svc)}}
+		for r := svc * s.PerService; r < min((svc+1)*s.PerService, s.Routes); r++ {
+			vh.routes = append(vh.routes, staticRoute{exact: workload.Path(r), cluster: workload.UpstreamName(r % s.UpstreamCount)})
+		}
+		vhosts = append(vhosts, vh)
+	}
+	clusters := map[string]int{}
+	for i := 0; i < s.UpstreamCount; i++ {
+		clusters[workload.UpstreamName(i)] = s.Backends[i%len(s.Backends)]
+	}
+	return envoyStaticConfig(s.GatewayPort, vhosts, clusters)
+}
