@@ -14,7 +14,13 @@
 // the last fully ACKed content as a new generation (a rollback) so Envoy keeps, and a restarted
 // Envoy gets, the last good configuration. With nothing ACKed yet there is nothing good to roll
 // back to: the rejected generation stays published but is not re-sent on that stream, and Envoy
-// keeps whatever it had until the next Push.
+// keeps whatever it had until the next Push. When the rejected generation named routes or
+// endpoints that Envoy never asked for (they belong to the listener or cluster it rejected),
+// the cache has dropped Envoy's open request for that type and Envoy will not ask again; the
+// server then resets the stream after the rollback, and the reconnected Envoy asks afresh.
+//
+// Push refuses to publish content equal to the last rejected generation: Envoy would only
+// reject it again. Check runs Push's validation without a server, for `portico validate`.
 //
 // The package must not translate user configuration (that is the translator's job), start or
 // watch Envoy (the supervisor's), or listen on anything but the Unix socket it is given.

@@ -514,3 +514,48 @@ func TestCheckMatchesPush(t *testing.T) {
 		t.Fatalf("Push error %v does not carry Check's %v", perr, err)
 	}
 }
+
+// A rejected listener leaves Envoy without a reason to ask for its route configuration, and
+// the cache, which answers route requests only when they name every route, has dropped the
+// open one. After the rollback the server resets the stream, so that the reconnected Envoy
+// gets the restored configuration and later pushes reach it.
+func TestRejectedListenerResetsStreamForRollback(t *testing.T) {
+	s := New(testLogger(t), testNode)
+	mustPush(t, s, gateway(t, 10000, "one"), 1)
+	socketPath := startServer(t, s)
+	f := handshake(t, s, socketPath, "1")
+	if err := s.WaitACK(waitCtx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	res := gateway(t, 10000, "one")
+	res[resource.ListenerType] = append(res[resource.ListenerType], httpListener(t, "second", 10001, "other"))
+	res[resource.RouteType] = append(res[resource.RouteType], directRoutes("other", "two"))
+	mustPush(t, s, res, 2)
+	got := f.collect(map[string]string{cds: "2", lds: "2"})
+	f.ack(got[cds])
+	f.nack(got[lds], "cannot bind")
+	if code := status.Code(f.endError()); code != codes.Unavailable {
+		t.Fatalf("stream ended with %v, want Unavailable", code)
+	}
+
+	// Envoy reconnects with the versions it accepted and gets the rollback, generation 3.
+	g := connectFakeEnvoy(t, socketPath, testNode)
+	g.accepted = map[string]string{cds: "2", lds: "1", rds: "1"}
+	g.subscribe(cds)
+	g.subscribe(lds)
+	g.ackAll(map[string]string{cds: "3", lds: "3"})
+	g.subscribe(rds, "routes")
+	rollback := g.ackAll(map[string]string{rds: "3"})
+	if body := routeBody(t, rollback[rds]); body != "one" {
+		t.Errorf("routes after the rollback answer %q, want %q", body, "one")
+	}
+	if err := s.WaitACK(waitCtx(t), 3); err != nil {
+		t.Fatal(err)
+	}
+	// And the next route change reaches it.
+	mustPush(t, s, gateway(t, 10000, "four"), 4)
+	next := g.ackAll(map[string]string{cds: "4", lds: "4", rds: "4"})
+	if body := routeBody(t, next[rds]); body != "four" {
+		t.Errorf("routes of generation 4 answer %q", body)
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	server "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -49,6 +50,8 @@ type streamState struct {
 	sent map[string]sentResponse
 	// acked holds, per type URL, the highest generation ACKed on this stream.
 	acked map[string]uint64
+	// subscribed holds, per type URL, the resource names of the stream's latest request.
+	subscribed map[string][]string
 }
 
 type sentResponse struct {
@@ -76,7 +79,7 @@ func (s *Server) onStreamOpen(_ context.Context, id int64, _ string) error {
 	defer s.mu.Unlock()
 	// A restarted Envoy opens a new stream and has to ACK everything again; its old stream may
 	// linger until the connection times out, so the newest stream is the one that counts.
-	s.streams[id] = &streamState{id: id, sent: make(map[string]sentResponse), acked: make(map[string]uint64)}
+	s.streams[id] = &streamState{id: id, sent: make(map[string]sentResponse), acked: make(map[string]uint64), subscribed: make(map[string][]string)}
 	s.current = id
 	s.logger.Debug("envoy xds stream opened", "stream", id)
 	s.notifyLocked()
@@ -123,6 +126,7 @@ func (s *Server) onStreamRequest(id int64, req *discovery.DiscoveryRequest) erro
 	if !ok {
 		return nil
 	}
+	st.subscribed[req.GetTypeUrl()] = req.GetResourceNames()
 	sent, ok := st.sent[req.GetTypeUrl()]
 	if !ok || req.GetResponseNonce() != sent.nonce {
 		// A first request for the type, or one answering an older response: the server
@@ -134,7 +138,10 @@ func (s *Server) onStreamRequest(id int64, req *discovery.DiscoveryRequest) erro
 		return nil
 	}
 	if req.GetErrorDetail() != nil {
-		s.nackLocked(st, req, sent, gen)
+		if s.nackLocked(st, req, sent, gen) {
+			// Ending the stream makes Envoy reconnect and ask for everything afresh.
+			return status.Error(codes.Unavailable, "configuration rolled back after a rejection; reconnect to resynchronise")
+		}
 		return nil
 	}
 	if req.GetVersionInfo() != sent.version || st.id != s.current {
@@ -149,8 +156,9 @@ func (s *Server) onStreamRequest(id int64, req *discovery.DiscoveryRequest) erro
 	return nil
 }
 
-// nackLocked handles Envoy's rejection of generation gen of one type.
-func (s *Server) nackLocked(st *streamState, req *discovery.DiscoveryRequest, sent sentResponse, gen uint64) {
+// nackLocked handles Envoy's rejection of generation gen of one type. It reports whether the
+// stream must be reset for Envoy to receive the rollback (see stalledTypes).
+func (s *Server) nackLocked(st *streamState, req *discovery.DiscoveryRequest, sent sentResponse, gen uint64) bool {
 	// Envoy's NACK carries its last accepted version. The cache answers any request whose
 	// version differs from the snapshot's, so it would send the rejected resources straight
 	// back, be rejected again, and so on. Presenting the rejected version as the client's makes
@@ -159,7 +167,7 @@ func (s *Server) nackLocked(st *streamState, req *discovery.DiscoveryRequest, se
 	if st.id != s.current {
 		s.logger.Debug("envoy rejected xds response on a superseded stream", "stream", st.id,
 			"type", req.GetTypeUrl(), "generation", gen)
-		return
+		return false
 	}
 	nack := &NACKError{Generation: gen, TypeURL: req.GetTypeUrl(), Message: req.GetErrorDetail().GetMessage()}
 	g := s.gens[gen]
@@ -175,26 +183,57 @@ func (s *Server) nackLocked(st *streamState, req *discovery.DiscoveryRequest, se
 	}
 	s.logger.Warn("envoy rejected xds generation", "generation", gen, "type", nack.TypeURL,
 		"resources", nack.Names, "message", nack.Message)
-	s.rollbackLocked(gen)
+	var stalled []string
+	if g != nil {
+		stalled = stalledTypes(g.content, st)
+	}
+	rolledBack := s.rollbackLocked(gen)
 	s.notifyLocked()
+	if rolledBack && len(stalled) > 0 {
+		s.logger.Info("resetting envoy's xds stream so that it receives the rollback", "stalled", stalled)
+		return true
+	}
+	return false
+}
+
+// stalledTypes lists the types requested by name (routes, endpoints) for which c holds
+// resources the stream has not asked for. In ADS mode the cache answers such a request only
+// once it names every resource, and drops its watch meanwhile: Envoy asks again only when it
+// takes the listener or cluster that needs the new name. If it rejected that listener or
+// cluster instead, it never asks again, and nothing more of that type would reach it.
+func stalledTypes(c content, st *streamState) []string {
+	var out []string
+	for _, typeURL := range []string{resource.EndpointType, resource.RouteType} {
+		names, ok := st.subscribed[typeURL]
+		if !ok || len(names) == 0 {
+			continue
+		}
+		for _, n := range c.names(typeURL) {
+			if !slices.Contains(names, n) {
+				out = append(out, typeURL)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // rollbackLocked re-publishes the last fully ACKed content as a new generation after Envoy
 // rejected generation rejected, so that Envoy, or an Envoy that restarts, is served the last
 // good configuration rather than the rejected one.
-func (s *Server) rollbackLocked(rejected uint64) {
+func (s *Server) rollbackLocked(rejected uint64) bool {
 	switch {
 	case s.served == nil || s.served.number != rejected:
 		// A newer push already replaced the rejected generation.
-		return
+		return false
 	case s.lastGood == nil:
 		s.logger.Warn("no acknowledged xds generation to roll back to; the rejected one stays published but is not re-sent on this stream",
 			"generation", rejected)
-		return
+		return false
 	case s.lastGood.content.equal(s.served.content):
 		// Envoy rejects the last good content itself (a restarted Envoy may, when a port is
 		// taken): publishing it again would only repeat the rejection.
-		return
+		return false
 	}
 	// This runs on the stream's own goroutine, which is also the one that drains the answers
 	// the cache queues for it. That cannot deadlock: the stream's response channel holds one
@@ -202,10 +241,11 @@ func (s *Server) rollbackLocked(rejected uint64) {
 	g, err := s.publishLocked(context.Background(), s.lastGood.content, rejected)
 	if err != nil {
 		s.logger.Error("roll back rejected xds generation", "generation", rejected, "error", err)
-		return
+		return false
 	}
 	s.logger.Warn("rolled back rejected xds generation", "rejected", rejected,
 		"restored", g.restored, "generation", g.number)
+	return true
 }
 
 // recomputeACKLocked finds the newest generation that the current stream has ACKed for every
