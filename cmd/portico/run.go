@@ -303,7 +303,7 @@ const maxSocketPath = 100
 // socketDir returns the directory for portico's Unix sockets: the run directory when its paths
 // fit in sun_path, else a fresh 0700 directory under the system temp dir, removed on exit.
 func socketDir(runDir string) (string, func(), error) {
-	if len(filepath.Join(runDir, "xds.sock")) <= maxSocketPath {
+	if len(filepath.Join(runDir, "xds.sock")) < maxSocketPath {
 		return runDir, func() {}, nil
 	}
 	dir, err := os.MkdirTemp("", "portico-")
