@@ -36,7 +36,7 @@ func newBootstrapCmd(stdout io.Writer) *cobra.Command {
 			}
 			// Print the socket path run would use; create nothing.
 			sock := filepath.Join(stateDir, "run", "xds.sock")
-			if len(sock) > maxSocketPath {
+			if len(sock) >= maxSocketPath {
 				sock = filepath.Join("/tmp", "portico-XXXXXX", "xds.sock")
 			}
 			bs, err := bootstrap.Build(bootstrap.Options{NodeID: nodeID, Cluster: nodeID, XDSSocket: sock})
