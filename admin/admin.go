@@ -1,5 +1,6 @@
 // Package admin serves Portico's own admin API on a loopback address: /readyz for load
-// balancers and orchestrators, /status for `portico status` and people.
+// balancers and orchestrators, /status for `portico status` and people, /metrics for
+// Prometheus.
 //
 // It only reports; it must not change configuration, and it must not listen on anything but
 // loopback, since the status names every resource and file of the configuration.
@@ -15,6 +16,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/portico-gw/portico/controller"
 )
 
@@ -25,7 +29,7 @@ const DefaultAddress = "127.0.0.1:9700"
 // StatusFunc returns the current status.
 type StatusFunc func() controller.Status
 
-// Handler serves /readyz and /status from status.
+// Handler serves /readyz, /status and /metrics from status.
 func Handler(status StatusFunc) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -44,6 +48,9 @@ func Handler(status StatusFunc) http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(status()) // a write error means the client went away
 	})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(statusCollector{status})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return mux
 }
 

@@ -89,3 +89,32 @@ func TestListenOnlyLoopback(t *testing.T) {
 		t.Errorf("the admin API still answers after Serve returned: %v", err)
 	}
 }
+
+func TestMetrics(t *testing.T) {
+	st := controller.Status{
+		Ready:      true,
+		Generation: controller.GenerationStatus{Current: 4, Served: 4, ACKed: 4},
+		Reloads:    map[string]uint64{controller.ResultInvalid: 2, controller.ResultApplied: 1},
+		Resources:  []controller.ResourceStatus{{Kind: "VirtualService", Name: "shop", State: controller.StateRejected}},
+	}
+	srv := httptest.NewServer(Handler(func() controller.Status { return st }))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`portico_config_reloads_total{result="invalid"} 2`,
+		`portico_config_reloads_total{result="applied"} 1`,
+		`portico_config_reloads_total{result="partial"} 0`,
+		`portico_config_generation{state="acked"} 4`,
+		`portico_ready 1`,
+		`portico_resources_rejected{kind="VirtualService"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, body)
+		}
+	}
+}

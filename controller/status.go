@@ -33,6 +33,9 @@ const (
 	ResultRejected  = "rejected"  // Envoy rejected the change
 )
 
+// Results lists every reload result, for counters that start at zero.
+var Results = []string{ResultApplied, ResultPartial, ResultUnchanged, ResultInvalid, ResultRejected}
+
 // The sources a served configuration can come from.
 const (
 	SourceFiles    = "files"
