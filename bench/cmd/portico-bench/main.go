@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&routes, "routes", "100,1000,3000,10000", "route counts for the propagation benchmark")
 	fs.IntVar(&o.changes, "changes", 20, "route additions and upstream edits per route count")
 	fs.IntVar(&o.startupRuns, "startup-runs", 7, "startup runs per contender")
-	fs.IntVar(&o.rounds, "rounds", 2, "data-plane rounds")
+	fs.IntVar(&o.rounds, "rounds", 4, "data-plane rounds")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "length of each data-plane run")
 	fs.Int64Var(&startedNS, "started", 0, "when `make bench` started, in Unix nanoseconds (default: now)")
 	if err := fs.Parse(args); err != nil {

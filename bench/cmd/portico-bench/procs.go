@@ -40,6 +40,13 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
+// all is everything kept so far, for parsing rather than showing.
+func (b *tailBuffer) all() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 func (b *tailBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()

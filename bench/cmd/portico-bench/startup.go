@@ -62,7 +62,7 @@ func measureStartup(ctx context.Context, e *env, runs int) (*startupResult, erro
 	if err != nil {
 		return nil, fmt.Errorf("startup timeline: %w", err)
 	}
-	res.Timeline = parseTimeline(out.started, out.out.String())
+	res.Timeline = parseTimeline(out.started, out.out.all())
 	res.Timeline = append(res.Timeline, timelineEvent{"first 200 through the gateway", d})
 	return res, nil
 }
