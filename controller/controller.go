@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"slices"
 	"sync"
 	"time"
 
@@ -458,7 +457,7 @@ func LogError(logger *slog.Logger, msg string, err error) {
 		return
 	}
 	logger.Error(msg, "problems", len(ds))
-	for _, d := range slices.Clone(ds) {
+	for _, d := range ds {
 		logger.Error("configuration error", "at", d.Pos.String(), "problem", d.Error())
 	}
 }
