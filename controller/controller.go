@@ -48,6 +48,8 @@ type Controller struct {
 	o Options
 
 	reloading sync.Mutex // serialises Start and Reload, so generations are pushed in order
+	// following counts the goroutines waiting for Envoy's verdicts (see follow).
+	following sync.WaitGroup
 
 	mu sync.Mutex
 	// current is the last configuration pushed; its generation is the one Portico wants served.
@@ -90,6 +92,10 @@ func (c *Controller) Current() *config.Config {
 	}
 	return c.current.plan.Config
 }
+
+// Wait returns once every goroutine the Controller started has returned; they do when the
+// context given to Start and Reload is done.
+func (c *Controller) Wait() { c.following.Wait() }
 
 // Start loads the configuration and pushes the first generation, numbering on from the last
 // known good one. When the files are broken as a whole it serves the last known good
@@ -136,7 +142,7 @@ func (c *Controller) Start(ctx context.Context) (uint64, error) {
 	c.current = &applied{plan: plan, gen: gen}
 	c.source = source
 	c.mu.Unlock()
-	go c.follow(ctx, gen, false)
+	c.following.Go(func() { c.follow(ctx, gen, false) })
 	return gen, nil
 }
 
@@ -226,7 +232,7 @@ func (c *Controller) apply(ctx context.Context, plan *Plan) string {
 	c.lastFailureReset(plan)
 	// Even an unchanged push is followed: the files behind it may differ (a comment, a
 	// resource no longer held back), and they become the last known good once Envoy has it.
-	go c.follow(ctx, gen, !changed)
+	c.following.Go(func() { c.follow(ctx, gen, !changed) })
 	if !changed {
 		c.o.Logger.Info("configuration unchanged, nothing pushed", "generation", gen)
 		return c.record(ResultUnchanged, gen, nil)

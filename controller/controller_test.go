@@ -163,6 +163,9 @@ func newHarness(t *testing.T, data string, strict bool) *harness {
 		StateDir: h.dir,
 		Strict:   strict,
 	})
+	// t.Context is done before cleanups run, so this cleanup, which runs before the removal
+	// of the state directory, waits for the last known good to be written.
+	t.Cleanup(h.ctrl.Wait)
 	return h
 }
 
