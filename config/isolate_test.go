@@ -156,3 +156,62 @@ func mapsEqual(a, b map[string]string) bool {
 	}
 	return true
 }
+
+func rtDoc(name, upstream string) string {
+	return fmt.Sprintf(`apiVersion: portico.dev/v1
+kind: RouteTable
+metadata: {name: %s}
+spec:
+  routes:
+  - match: {prefix: /%s}
+    upstream: %s
+`, name, name, upstream)
+}
+
+func delegatingVS(name, domain, table string) string {
+	return fmt.Sprintf(`apiVersion: portico.dev/v1
+kind: VirtualService
+metadata: {name: %s}
+spec:
+  domains: [%s]
+  routes:
+  - match: {prefix: /%s}
+    delegate: {name: %s}
+`, name, domain, table, table)
+}
+
+func TestIsolationOfRouteTables(t *testing.T) {
+	prev := mustIsolate(t, nil, isoFiles(rtDoc("users", "a"), delegatingVS("api", "api.example.com", "users"), vsDoc("blog", "blog.example.com", "a")))
+	if len(prev.Rejected) != 0 {
+		t.Fatalf("valid files rejected: %v", rejectedNames(prev))
+	}
+
+	t.Run("a broken table keeps its last good version", func(t *testing.T) {
+		iso := mustIsolate(t, prev.Config, isoFiles(rtDoc("users", "nowhere"), delegatingVS("api", "api.example.com", "users"), vsDoc("blog", "blog.example.com", "b")))
+		if got := rejectedNames(iso); !slices.Equal(got, []string{"RouteTable/users kept=true"}) {
+			t.Errorf("rejected %v", got)
+		}
+		if len(iso.Config.RouteTables) != 1 || iso.Config.RouteTables[0].Spec.Routes[0].Upstream != "a" {
+			t.Errorf("route tables served: %+v, want users' previous version", iso.Config.RouteTables)
+		}
+		if got := served(iso.Config)["blog"]; got != "b" {
+			t.Errorf("blog serves %q, want its change to b applied", got)
+		}
+	})
+	t.Run("a broken new table takes its delegating VirtualService with it", func(t *testing.T) {
+		iso := mustIsolate(t, prev.Config, isoFiles(rtDoc("users", "a"), rtDoc("orders", "nowhere"),
+			delegatingVS("api", "api.example.com", "users"), delegatingVS("shop", "shop.example.com", "orders"), vsDoc("blog", "blog.example.com", "b")))
+		want := []string{"RouteTable/orders kept=false", "VirtualService/shop kept=false"}
+		if got := rejectedNames(iso); !slices.Equal(got, want) {
+			t.Errorf("rejected %v, want %v", got, want)
+		}
+		var names []string
+		for _, vs := range iso.Config.VirtualServices {
+			names = append(names, vs.Metadata.Name)
+		}
+		slices.Sort(names)
+		if !slices.Equal(names, []string{"api", "blog"}) {
+			t.Errorf("VirtualServices served: %v, want api and blog", names)
+		}
+	})
+}
