@@ -261,8 +261,12 @@ func (c *Controller) pushStep(ctx context.Context, plan *Plan, step xds.Resource
 	var nack *xds.NACKError
 	switch {
 	case err == nil:
+		// Envoy now has the step's resources; what it serves to users is still the previous
+		// configuration (a step only adds clusters, or moves routes to ones it had before).
 		c.mu.Lock()
-		c.envoyHas = &applied{plan: &Plan{Config: plan.Config, Resources: step}, gen: gen}
+		if c.envoyHas != nil {
+			c.envoyHas = &applied{plan: &Plan{Config: c.envoyHas.plan.Config, Files: c.envoyHas.plan.Files, Resources: step}, gen: gen}
+		}
 		c.mu.Unlock()
 		return "", true
 	case errors.As(err, &nack):
