@@ -261,8 +261,8 @@ func (c *Controller) pushStep(ctx context.Context, plan *Plan, step xds.Resource
 	var nack *xds.NACKError
 	switch {
 	case err == nil:
-		// Envoy now has the step's resources; what it serves to users is still the previous
-		// configuration (a step only adds clusters, or moves routes to ones it had before).
+		// Envoy now has the step's resources. Until the change completes, the configuration
+		// it was last fully given stays the reference for status and isolation.
 		c.mu.Lock()
 		if c.envoyHas != nil {
 			c.envoyHas = &applied{plan: &Plan{Config: c.envoyHas.plan.Config, Files: c.envoyHas.plan.Files, Resources: step}, gen: gen}
