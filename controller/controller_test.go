@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
@@ -509,5 +510,43 @@ func TestReadiness(t *testing.T) {
 				t.Errorf("readiness = %v %q, want %v with a reason when not ready", ready, reason, tc.ready)
 			}
 		})
+	}
+}
+
+func TestReloadPushesBridgeSteps(t *testing.T) {
+	onA := gatewayYAML + upstreamYAML("a", 9001) + vsYAML("shop", "shop.example.com", "a")
+	h := newHarness(t, onA, false)
+	if _, err := h.ctrl.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "first generation ready", func() bool { return h.ctrl.Status().Ready })
+	h.set(gatewayYAML + upstreamYAML("b", 9002) + vsYAML("shop", "shop.example.com", "b"))
+	if got := h.ctrl.Reload(t.Context()); got != ResultApplied {
+		t.Fatalf("Reload = %s", got)
+	}
+	h.xds.mu.Lock()
+	pushes := slices.Clone(h.xds.pushes)
+	h.xds.mu.Unlock()
+	var got []string
+	for _, p := range pushes {
+		got = append(got, describeSteps([]xds.Resources{p}))
+	}
+	want := []string{
+		"clusters [a], routes 1",   // start
+		"clusters [a b], routes 1", // b joins under the old route
+		"clusters [a b], routes 1", // the route moves to b
+		"clusters [b], routes 1",   // a leaves
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("pushes %v, want %v", got, want)
+	}
+	routeTo := func(res xds.Resources) string {
+		return res[resource.RouteType][0].(*routev3.RouteConfiguration).GetVirtualHosts()[0].GetRoutes()[0].GetRoute().GetCluster()
+	}
+	if routeTo(pushes[1]) != "a" || routeTo(pushes[2]) != "b" || routeTo(pushes[3]) != "b" {
+		t.Errorf("routes point at %s, %s, %s; want a, b, b", routeTo(pushes[1]), routeTo(pushes[2]), routeTo(pushes[3]))
+	}
+	if st := h.ctrl.Status(); st.Generation.Current != 4 {
+		t.Errorf("current generation %d, want 4 (the final push)", st.Generation.Current)
 	}
 }
