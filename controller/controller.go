@@ -201,13 +201,16 @@ func (c *Controller) Reload(ctx context.Context) string {
 // apply pushes plan, make before break, and starts following Envoy's verdict.
 func (c *Controller) apply(ctx context.Context, plan *Plan) string {
 	c.mu.Lock()
-	envoyHas := c.envoyHas
+	var serving xds.Resources
+	if c.current != nil {
+		serving = c.current.plan.Resources
+	}
 	c.mu.Unlock()
 	xs := c.o.XDS.Status()
-	// Steps only make sense while Envoy is connected and up to date; otherwise it gets the
-	// final configuration in one piece when it (re)connects.
-	if envoyHas != nil && xs.Connected && xs.ACKedGeneration == xs.PushedGeneration {
-		for _, step := range bridgeSteps(envoyHas.plan.Resources, plan.Resources) {
+	// Steps only make sense while Envoy is connected and has what is served; otherwise it
+	// gets the final configuration in one piece when it (re)connects.
+	if serving != nil && xs.Connected && xs.ACKedGeneration == xs.PushedGeneration {
+		for _, step := range bridgeSteps(serving, plan.Resources) {
 			if result, ok := c.pushStep(ctx, plan, step); !ok {
 				return result
 			}
@@ -323,8 +326,9 @@ func (c *Controller) rejectedByEnvoy(cfg *config.Config, nack *xds.NACKError) {
 	c.nack, c.nackedRefs = nack, refs
 	if c.envoyHas != nil {
 		// Isolation of the next change must fall back to what Envoy really serves.
+		// The xDS server has restored what Envoy had; the next change starts from there.
 		c.current = &applied{plan: &Plan{Config: c.envoyHas.plan.Config, Files: c.envoyHas.plan.Files,
-			Rejected: c.current.plan.Rejected, Resources: c.current.plan.Resources}, gen: c.current.gen}
+			Rejected: c.current.plan.Rejected, Resources: c.envoyHas.plan.Resources}, gen: c.current.gen}
 	}
 }
 
