@@ -124,7 +124,8 @@ func (c *Controller) Start(ctx context.Context) (uint64, error) {
 		return 0, err
 	case err != nil:
 		c.logFailure("the configuration files are invalid; serving the last known good configuration instead", err)
-		c.o.Logger.Warn("serving the last known good configuration, not the files", "generation", lg.Generation, "saved", lg.SavedAt.Format(time.RFC3339))
+		c.o.Logger.Warn("serving the last known good configuration, not the files: fix them and save, or send SIGHUP",
+			"generation", lg.Generation, "saved", lg.SavedAt.Format(time.RFC3339), "problems", err.Error())
 		c.setInvalid(err)
 		if plan, err = Build(nil, lg.Files); err != nil {
 			return 0, fmt.Errorf("last known good configuration: %w", err)
