@@ -34,6 +34,9 @@ type Options struct {
 	Logger *slog.Logger
 	// StateDir is where the last known good configuration is kept; empty disables it.
 	StateDir string
+	// SourceID names where the files come from (their absolute paths, say). A last known good
+	// configuration saved from another source is not served: it is some other configuration.
+	SourceID string
 	// Strict makes Start fail when the files are not valid as a whole, instead of serving the
 	// last known good configuration or holding broken resources back.
 	Strict bool
@@ -154,6 +157,11 @@ func (c *Controller) readLastGood() *LastGood {
 	lg, err := ReadLastGood(c.o.StateDir)
 	if err != nil {
 		c.o.Logger.Warn("cannot read the last known good configuration; ignoring it", "error", err.Error())
+		return nil
+	}
+	if lg != nil && lg.Source != c.o.SourceID {
+		c.o.Logger.Info("the last known good configuration in the state directory is from other configuration files; ignoring it",
+			"saved_from", lg.Source, "now", c.o.SourceID)
 		return nil
 	}
 	return lg
@@ -347,7 +355,7 @@ func (c *Controller) saveLastGood(a *applied) {
 	if c.o.StateDir == "" || !a.plan.Complete() || a.plan.Files == nil {
 		return
 	}
-	lg := &LastGood{Generation: a.gen, SavedAt: time.Now().UTC(), Files: a.plan.Files}
+	lg := &LastGood{Generation: a.gen, SavedAt: time.Now().UTC(), Source: c.o.SourceID, Files: a.plan.Files}
 	if err := writeLastGood(c.o.StateDir, lg); err != nil {
 		c.o.Logger.Warn("cannot save the last known good configuration", "error", err.Error())
 	}

@@ -387,6 +387,14 @@ func TestLastKnownGood(t *testing.T) {
 			t.Errorf("log does not warn that the last known good is served and where the files are broken:\n%s", logs)
 		}
 	})
+	t.Run("another source's is not served", func(t *testing.T) {
+		h4 := newHarness(t, broken, false)
+		h4.ctrl.o.StateDir = h.dir
+		h4.ctrl.o.SourceID = "/some/other/files.yaml"
+		if _, err := h4.ctrl.Start(t.Context()); err == nil || !strings.Contains(err.Error(), "invalid YAML") {
+			t.Errorf("Start = %v, want the files' error: the saved configuration is another source's", err)
+		}
+	})
 	t.Run("strict refuses", func(t *testing.T) {
 		h3 := newHarness(t, broken, true)
 		h3.ctrl.o.StateDir = h.dir

@@ -18,9 +18,11 @@ const lastGoodFile = "last-known-good.json"
 // LastGood is the last configuration Envoy accepted: the files that produced it, as they were,
 // and its generation.
 type LastGood struct {
-	Generation uint64              `json:"generation"`
-	SavedAt    time.Time           `json:"savedAt"`
-	Files      []config.SourceFile `json:"files"`
+	Generation uint64    `json:"generation"`
+	SavedAt    time.Time `json:"savedAt"`
+	// Source is Options.SourceID of the run that saved it.
+	Source string              `json:"source"`
+	Files  []config.SourceFile `json:"files"`
 }
 
 // ReadLastGood reads the last known good configuration from stateDir; nil, nil when there is

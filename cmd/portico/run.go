@@ -113,7 +113,8 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	defer cleanupSock()
 
 	xsrv := xds.New(logger, nodeID)
-	ctrl := controller.New(controller.Options{Read: src.Read, XDS: xsrv, Logger: logger, StateDir: stateDir, Strict: o.strict})
+	ctrl := controller.New(controller.Options{Read: src.Read, XDS: xsrv, Logger: logger, StateDir: stateDir,
+		SourceID: sourceID(src), Strict: o.strict})
 	gen, err := ctrl.Start(ctx)
 	if err != nil {
 		return err
@@ -213,6 +214,24 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 		logger.Info("stopped")
 	}
 	return err
+}
+
+// sourceID identifies the configuration files for the last known good configuration: their
+// absolute paths, so that a state directory shared by runs of different files never serves
+// one's configuration to the other.
+func sourceID(src configSource) string {
+	if len(src.Watch) == 0 {
+		return "built-in demo"
+	}
+	ids := make([]string, len(src.Watch))
+	for i, p := range src.Watch {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			abs = p
+		}
+		ids[i] = abs
+	}
+	return strings.Join(ids, string(os.PathListSeparator))
 }
 
 // reloadOnHangup reloads the configuration on every SIGHUP until ctx is done: the classic way
