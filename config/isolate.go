@@ -128,7 +128,7 @@ func LoadIsolated(prev *Config, files []SourceFile) (*Isolated, error) {
 	}
 	for range maxIsolationRounds {
 		cand := iso.candidate()
-		diags := append(candidateDecodeDiags(l.diags, iso.problems), validate(cand)...)
+		diags := iso.withoutLeftOutRefs(append(candidateDecodeDiags(l.diags, iso.problems), validate(cand)...))
 		if !diags.HasErrors() {
 			diags.sort()
 			cand.Warnings = diags
@@ -194,6 +194,34 @@ func (iso *isolator) blame(diags Diagnostics) bool {
 		iso.problems[ref] = ds
 	}
 	return progress
+}
+
+// withoutLeftOutRefs drops a candidate's errors about a Gateway's reference to a VirtualService
+// the candidate leaves out: that is the expected effect of leaving it out, and the
+// VirtualService's own errors already say why.
+func (iso *isolator) withoutLeftOutRefs(diags Diagnostics) Diagnostics {
+	return slices.DeleteFunc(diags, iso.refersToLeftOut)
+}
+
+// refersToLeftOut reports whether d is a Gateway's spec.virtualServices entry naming a
+// VirtualService that the candidate leaves out.
+func (iso *isolator) refersToLeftOut(d Diagnostic) bool {
+	if d.Kind != KindGateway {
+		return false
+	}
+	var i int
+	if n, err := fmt.Sscanf(d.Field, "spec.virtualServices[%d]", &i); n != 1 || err != nil || d.Field != fmt.Sprintf("spec.virtualServices[%d]", i) {
+		return false
+	}
+	for _, g := range iso.files.Gateways {
+		if g.Metadata.Name != d.Name || i >= len(g.Spec.VirtualServices) {
+			continue
+		}
+		ref := ResourceRef{KindVirtualService, g.Spec.VirtualServices[i]}
+		_, rejected := iso.problems[ref]
+		return rejected && (iso.kept(ref) == nil || iso.dropKept[ref])
+	}
+	return false
 }
 
 // eachBrokenAloneIsBroken checks that every rejected VirtualService is wrong on its own, next to

@@ -215,3 +215,23 @@ func TestIsolationOfRouteTables(t *testing.T) {
 		}
 	})
 }
+
+// A Gateway that lists a VirtualService by name does not turn that VirtualService's own error
+// into an error of the whole change when it is left out.
+func TestIsolationGatewayListingBrokenVirtualService(t *testing.T) {
+	gw := strings.Replace(gatewayDoc, "spec: {bindPort: 8080}", "spec: {bindPort: 8080, virtualServices: [shop, blog]}", 1)
+	files := []SourceFile{{Name: "all.yaml", Data: strings.Join([]string{gw, upstreamNamed("a"), upstreamNamed("b"),
+		vsDoc("shop", "shop.example.com", "nowhere"), vsDoc("blog", "blog.example.com", "b")}, "---\n")}}
+	iso := mustIsolate(t, nil, files)
+	if got, want := served(iso.Config), map[string]string{"blog": "b"}; !mapsEqual(got, want) {
+		t.Errorf("served %v, want %v", got, want)
+	}
+	if got := rejectedNames(iso); !slices.Equal(got, []string{"VirtualService/shop kept=false"}) {
+		t.Errorf("rejected %v", got)
+	}
+	// A Gateway naming a VirtualService that is not in the files at all is the Gateway's error.
+	files[0].Data = strings.Replace(files[0].Data, "virtualServices: [shop, blog]", "virtualServices: [shop, blog, typo]", 1)
+	if _, err := LoadIsolated(nil, files); err == nil || !strings.Contains(err.Error(), `"typo" is not defined`) {
+		t.Errorf("LoadIsolated = %v, want the whole change rejected for the Gateway's typo", err)
+	}
+}

@@ -558,3 +558,20 @@ func TestReloadPushesBridgeSteps(t *testing.T) {
 		t.Errorf("current generation %d, want 4 (the final push)", st.Generation.Current)
 	}
 }
+
+// Build translates what isolation keeps, even when a Gateway names the left-out VirtualService.
+func TestBuildWithLeftOutVirtualService(t *testing.T) {
+	gw := strings.Replace(gatewayYAML, "bindPort: 18080}", "bindPort: 18080, virtualServices: [shop, blog]}", 1)
+	p, err := Build(nil, []config.SourceFile{{Name: "c.yaml", Data: gw + upstreamYAML("a", 9001) +
+		vsYAML("shop", "shop.example.com", "nowhere") + vsYAML("blog", "blog.example.com", "a")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Complete() || len(p.Rejected) != 1 || p.Rejected[0].Name != "shop" {
+		t.Fatalf("rejected %+v, want shop alone", p.Rejected)
+	}
+	rc := p.Resources[resource.RouteType][0].(*routev3.RouteConfiguration)
+	if len(rc.GetVirtualHosts()) != 1 || rc.GetVirtualHosts()[0].GetName() != "blog" {
+		t.Errorf("virtual hosts %v, want blog only", rc.GetVirtualHosts())
+	}
+}
