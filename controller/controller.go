@@ -108,11 +108,11 @@ func (c *Controller) Start(ctx context.Context) (uint64, error) {
 	c.reloading.Lock()
 	defer c.reloading.Unlock()
 	lg := c.readLastGood()
+	if err := c.continueNumbering(lg); err != nil {
+		return 0, err
+	}
 	var prev *config.Config
 	if lg != nil {
-		if err := c.o.XDS.SetInitialGeneration(lg.Generation); err != nil {
-			return 0, err
-		}
 		cfg, err := config.LoadFiles(lg.Files)
 		if err != nil {
 			c.o.Logger.Warn("the last known good configuration no longer loads; ignoring it", "error", err.Error())
@@ -146,8 +146,37 @@ func (c *Controller) Start(ctx context.Context) (uint64, error) {
 	c.current = &applied{plan: plan, gen: gen}
 	c.source = source
 	c.mu.Unlock()
+	c.saveGeneration()
 	c.following.Go(func() { c.follow(ctx, gen, false) })
 	return gen, nil
+}
+
+// continueNumbering makes the next generation follow the last one of the previous run.
+func (c *Controller) continueNumbering(lg *LastGood) error {
+	if c.o.StateDir == "" {
+		return nil
+	}
+	gen, err := readGeneration(c.o.StateDir)
+	if err != nil {
+		c.o.Logger.Warn("cannot read the last generation; numbering from the last known good configuration", "error", err.Error())
+	}
+	if lg != nil {
+		gen = max(gen, lg.Generation)
+	}
+	if gen == 0 {
+		return nil
+	}
+	return c.o.XDS.SetInitialGeneration(gen)
+}
+
+// saveGeneration records the newest generation the xDS server handed out.
+func (c *Controller) saveGeneration() {
+	if c.o.StateDir == "" {
+		return
+	}
+	if err := writeGeneration(c.o.StateDir, c.o.XDS.Status().PushedGeneration); err != nil {
+		c.o.Logger.Warn("cannot save the generation number", "error", err.Error())
+	}
 }
 
 func (c *Controller) readLastGood() *LastGood {
@@ -241,6 +270,9 @@ func (c *Controller) apply(ctx context.Context, plan *Plan) string {
 	c.source = SourceFiles
 	c.nack, c.nackedRefs = nil, nil
 	c.mu.Unlock()
+	if changed {
+		c.saveGeneration()
+	}
 	c.lastFailureReset(plan)
 	// Even an unchanged push is followed: the files behind it may differ (a comment, a
 	// resource no longer held back), and they become the last known good once Envoy has it.
@@ -319,6 +351,7 @@ func (c *Controller) follow(ctx context.Context, gen uint64, quiet bool) {
 	case errors.As(err, &nack):
 		c.rejectedByEnvoy(cur.plan.Config, nack)
 		c.record(ResultRejected, gen, nil)
+		c.saveGeneration() // the rollback is a generation too
 	default:
 		c.o.Logger.Warn("cannot follow envoy's verdict on the configuration", "generation", gen, "error", err.Error())
 	}

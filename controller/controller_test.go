@@ -575,3 +575,32 @@ func TestBuildWithLeftOutVirtualService(t *testing.T) {
 		t.Errorf("virtual hosts %v, want blog only", rc.GetVirtualHosts())
 	}
 }
+
+func TestGenerationsContinueAfterPartialApply(t *testing.T) {
+	h := newHarness(t, validConfig(), false)
+	if _, err := h.ctrl.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "last known good saved", func() bool {
+		lg, _ := ReadLastGood(h.dir)
+		return lg != nil
+	})
+	h.set(strings.Replace(validConfig(), "blog.example.com]\n  routes:\n  - match: {prefix: /}\n    upstream: a", "blog.example.com]\n  routes:\n  - match: {prefix: /}\n    upstream: b", 1) +
+		vsYAML("new", "new.example.com", "nowhere"))
+	if got := h.ctrl.Reload(t.Context()); got != ResultPartial {
+		t.Fatalf("Reload = %s", got)
+	}
+	last := h.ctrl.Status().Generation.Current
+	if lg, _ := ReadLastGood(h.dir); lg == nil || lg.Generation >= last {
+		t.Fatalf("last known good %+v: the partial generation %d must not be saved as one", lg, last)
+	}
+	h2 := newHarness(t, validConfig(), false)
+	h2.ctrl.o.StateDir = h.dir
+	gen, err := h2.ctrl.Start(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gen != last+1 {
+		t.Errorf("first generation after restart %d, want %d", gen, last+1)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/portico-gw/portico/config"
@@ -42,34 +44,65 @@ func ReadLastGood(stateDir string) (*LastGood, error) {
 	return &lg, nil
 }
 
-// writeLastGood saves lg atomically: a crash leaves either the old file or the new one, never
-// half of one, because the data is synced to a temporary file that is then renamed over it.
+// writeLastGood saves lg atomically.
 func writeLastGood(stateDir string, lg *LastGood) error {
 	data, err := json.MarshalIndent(lg, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode last known good configuration: %w", err)
 	}
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return fmt.Errorf("create state directory: %w", err)
-	}
-	tmp, err := os.CreateTemp(stateDir, lastGoodFile+".*")
-	if err != nil {
+	if err := writeAtomic(stateDir, lastGoodFile, data); err != nil {
 		return fmt.Errorf("save last known good configuration: %w", err)
+	}
+	return nil
+}
+
+// generationFile holds the last generation pushed, so that numbering continues after a restart
+// even when the newest generations were not saved as last known good (partially applied ones).
+const generationFile = "generation"
+
+func readGeneration(stateDir string) (uint64, error) {
+	data, err := os.ReadFile(filepath.Join(stateDir, generationFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read last generation: %w", err)
+	}
+	gen, err := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("read last generation from %s: %w", filepath.Join(stateDir, generationFile), err)
+	}
+	return gen, nil
+}
+
+func writeGeneration(stateDir string, gen uint64) error {
+	if err := writeAtomic(stateDir, generationFile, []byte(strconv.FormatUint(gen, 10)+"\n")); err != nil {
+		return fmt.Errorf("save last generation: %w", err)
+	}
+	return nil
+}
+
+// writeAtomic replaces dir/name with data: a crash leaves either the old file or the new one,
+// never half of one, because the data is synced to a temporary file that is then renamed.
+func writeAtomic(dir, name string, data []byte) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, name+".*")
+	if err != nil {
+		return err
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return fmt.Errorf("save last known good configuration: %w", err)
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("save last known good configuration: %w", err)
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save last known good configuration: %w", err)
+		return err
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(stateDir, lastGoodFile)); err != nil {
-		return fmt.Errorf("save last known good configuration: %w", err)
-	}
-	return nil
+	return os.Rename(tmp.Name(), filepath.Join(dir, name))
 }
