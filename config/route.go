@@ -32,7 +32,7 @@ func (v *validator) checkRoutes(s subject, routes []Route) {
 		v.errorf(s, "spec.routes", "no routes; add at least one route")
 	}
 	names := map[string]string{} // route name -> path of the route that has it
-	var earlier []pathMatch
+	var earlier shadowIndex
 	for i := range routes {
 		p := fmt.Sprintf("spec.routes[%d]", i)
 		if !s.src.valid(p) {
@@ -48,13 +48,10 @@ func (v *validator) checkRoutes(s subject, routes []Route) {
 		}
 		if m, ok := v.checkMatch(s, p+".match", r.Match); ok {
 			m.partial = m.partial || s.src.has(p+".delegate")
-			for _, e := range earlier {
-				if e.covers(m) {
-					v.warnf(s, p+".match", "route is unreachable: %s (%s) matches every request this one would; move this route before it or remove it", e.path, e)
-					break
-				}
+			if e, ok := earlier.coveredBy(m); ok {
+				v.warnf(s, p+".match", "route is unreachable: %s (%s) matches every request this one would; move this route before it or remove it", e.path, e)
 			}
-			earlier = append(earlier, m)
+			earlier.add(m)
 		}
 		v.checkAction(s, p, r)
 	}
@@ -372,6 +369,59 @@ func (m pathMatch) covers(later pathMatch) bool {
 		return later.kind == "exact" && value == m.value
 	}
 	return strings.HasPrefix(value, m.value)
+}
+
+// shadowIndex finds, among the earlier routes of one list, the first that covers a later route,
+// without comparing every pair: lists of thousands of routes are common, and a pairwise scan
+// made this check dominate reload time. Only earlier matches that can cover anything (plain
+// prefix or exact paths without further conditions) are indexed, by their lower-cased path;
+// the candidates for a later route are those whose key is a prefix of its own lower-cased path,
+// and covers decides among them.
+type shadowIndex struct {
+	all   []pathMatch
+	byKey map[string][]int // lower-cased path -> indexes into all, ascending
+}
+
+func (x *shadowIndex) add(m pathMatch) {
+	i := len(x.all)
+	x.all = append(x.all, m)
+	if m.partial || m.kind == "regex" {
+		return
+	}
+	if x.byKey == nil {
+		x.byKey = map[string][]int{}
+	}
+	k := strings.ToLower(m.value)
+	x.byKey[k] = append(x.byKey[k], i)
+}
+
+// coveredBy returns the earliest indexed route that covers later.
+func (x *shadowIndex) coveredBy(later pathMatch) (pathMatch, bool) {
+	if len(x.byKey) == 0 {
+		return pathMatch{}, false
+	}
+	value := later.value
+	if later.kind == "regex" {
+		re, err := regexp.Compile(later.value)
+		if err != nil {
+			return pathMatch{}, false
+		}
+		value, _ = re.LiteralPrefix()
+	}
+	value = strings.ToLower(value)
+	best := -1
+	for n := 1; n <= len(value); n++ {
+		for _, i := range x.byKey[value[:n]] {
+			if (best < 0 || i < best) && x.all[i].covers(later) {
+				best = i
+				break // indexes are ascending: the first that covers is the earliest for this key
+			}
+		}
+	}
+	if best < 0 {
+		return pathMatch{}, false
+	}
+	return x.all[best], true
 }
 
 func (m pathMatch) String() string {
