@@ -10,6 +10,10 @@ import (
 	"time"
 )
 
+// settle is the production value: a burst written by one test goroutine fits in it easily,
+// even on a loaded machine.
+const settle = 100 * time.Millisecond
+
 // watchCalls starts Watch on paths and returns a counter of onChange calls.
 func watchCalls(t *testing.T, paths ...string) *atomic.Int32 {
 	t.Helper()
@@ -19,7 +23,7 @@ func watchCalls(t *testing.T, paths ...string) *atomic.Int32 {
 	started := make(chan struct{})
 	go func() {
 		close(started)
-		done <- Watch(ctx, slog.New(slog.DiscardHandler), paths, 20*time.Millisecond, func() { calls.Add(1) })
+		done <- Watch(ctx, slog.New(slog.DiscardHandler), paths, settle, func() { calls.Add(1) })
 	}()
 	<-started
 	t.Cleanup(func() {
@@ -36,13 +40,13 @@ func watchCalls(t *testing.T, paths ...string) *atomic.Int32 {
 	}
 	eventually(t, "the watcher sees a probe file", func() bool {
 		os.WriteFile(probe, []byte(time.Now().String()), 0o644)
-		time.Sleep(30 * time.Millisecond)
+		time.Sleep(2 * settle)
 		return calls.Load() > 0
 	})
 	os.Remove(probe)
 	eventually(t, "the probe's removal settles", func() bool {
 		n := calls.Load()
-		time.Sleep(60 * time.Millisecond)
+		time.Sleep(3 * settle)
 		return calls.Load() == n
 	})
 	calls.Store(0)
@@ -82,7 +86,7 @@ func TestWatchCoalescesBursts(t *testing.T) {
 		write(t, filepath.Join(dir, "f.yaml"), string(rune('a'+i)))
 	}
 	eventually(t, "a reload after the burst", func() bool { return calls.Load() >= 1 })
-	time.Sleep(100 * time.Millisecond) // longer than the settle time: no second call may follow
+	time.Sleep(3 * settle) // no second call may follow
 	if n := calls.Load(); n != 1 {
 		t.Errorf("a burst of 10 writes caused %d reloads, want 1", n)
 	}
@@ -122,7 +126,7 @@ func TestWatchNewSubdirectory(t *testing.T) {
 	eventually(t, "a reload for the new directory", func() bool { return calls.Load() >= 1 })
 	eventually(t, "the new directory's creation settles", func() bool {
 		n := calls.Load()
-		time.Sleep(60 * time.Millisecond)
+		time.Sleep(3 * settle)
 		return calls.Load() == n
 	})
 	before := calls.Load()
