@@ -67,6 +67,7 @@ type jsonSchema = map[string]any
 
 // configSchema generates the schema from the config types' yaml tags, the same tags the
 // decoder reads: a field without omitempty is required, unknown fields are not allowed.
+// Descriptions are the types' doc comments (schema_docs.go).
 func configSchema() jsonSchema {
 	g := schemaGen{defs: jsonSchema{}}
 	var kinds []any
@@ -131,12 +132,18 @@ func (g *schemaGen) structSchema(t reflect.Type) jsonSchema {
 		if values, ok := schemaEnums[t][name]; ok {
 			s["enum"] = values
 		}
+		if d := schemaDocs[t.Name()+"."+name]; d != "" {
+			s["description"] = d
+		}
 		props[name] = s
 		if !strings.Contains(opts, "omitempty") {
 			required = append(required, name)
 		}
 	}
 	s := jsonSchema{"type": "object", "properties": props, "required": required, "additionalProperties": false}
+	if d := schemaDocs[t.Name()]; d != "" {
+		s["description"] = d
+	}
 	if group, ok := schemaOneOf[t]; ok {
 		var alts []any
 		for _, name := range group {

@@ -37,6 +37,10 @@ func TestSchemaNamesEveryKind(t *testing.T) {
 		t.Errorf("$schema = %v", s["$schema"])
 	}
 	defs := s["$defs"].(map[string]any)
+	bind := defs["GatewaySpec"].(map[string]any)["properties"].(map[string]any)["bindAddress"].(map[string]any)
+	if d, _ := bind["description"].(string); !strings.HasPrefix(d, "bindAddress is the IP address") {
+		t.Errorf("GatewaySpec.bindAddress has no description from its doc comment: %q", d)
+	}
 	for _, k := range []string{config.KindGateway, config.KindVirtualService, config.KindRouteTable, config.KindUpstream} {
 		def, ok := defs[k].(map[string]any)
 		if !ok {
