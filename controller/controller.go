@@ -279,7 +279,8 @@ func (c *Controller) apply(ctx context.Context, plan *Plan) string {
 	c.following.Go(func() { c.follow(ctx, gen, !changed) })
 	if !changed {
 		c.o.Logger.Info("configuration unchanged, nothing pushed", "generation", gen)
-		return c.record(ResultUnchanged, gen, nil)
+		// Held-back resources may be all that changed: their problems still belong here.
+		return c.record(ResultUnchanged, gen, rejectedProblems(plan.Rejected))
 	}
 	if !plan.Complete() {
 		return c.record(ResultPartial, gen, rejectedProblems(plan.Rejected))
