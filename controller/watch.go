@@ -12,22 +12,40 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// Watch calls onChange after the files under paths change, until ctx is done. It watches
-// directories, not files: editors save by writing a new file and renaming it over the old one,
-// and Kubernetes ConfigMaps swap a symlink, and both replace the inode a file watch would hold.
-// A burst of events (one save can cause several) is coalesced into one call once the files
-// have been quiet for settle.
-func Watch(ctx context.Context, logger *slog.Logger, paths []string, settle time.Duration, onChange func()) error {
+// Watcher reports changes of configuration files. It watches directories, not files: editors
+// save by writing a new file and renaming it over the old one, and Kubernetes ConfigMaps swap a
+// symlink, and both replace the inode a file watch would hold.
+type Watcher struct {
+	w      *fsnotify.Watcher
+	logger *slog.Logger
+}
+
+// NewWatcher starts watching paths. Call it before the files are first read, so that an edit
+// made while portico starts is not missed: its events wait for Run.
+func NewWatcher(logger *slog.Logger, paths []string) (*Watcher, error) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		return fmt.Errorf("start file watcher: %w", err)
+		return nil, fmt.Errorf("start file watcher: %w", err)
 	}
-	defer w.Close()
 	for _, p := range paths {
 		if err := addWatches(w, p); err != nil {
-			return err
+			w.Close()
+			return nil, err
 		}
 	}
+	return &Watcher{w: w, logger: logger}, nil
+}
+
+// Close stops watching; Run closes the watcher itself when it returns, and closing twice is
+// harmless.
+func (wa *Watcher) Close() error { return wa.w.Close() }
+
+// Run calls onChange after the watched files change, until ctx is done, then stops watching.
+// A burst of events (one save can cause several) is coalesced into one call once the files
+// have been quiet for settle.
+func (wa *Watcher) Run(ctx context.Context, settle time.Duration, onChange func()) error {
+	w, logger := wa.w, wa.logger
+	defer w.Close()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {

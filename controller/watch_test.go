@@ -14,42 +14,24 @@ import (
 // even on a loaded machine.
 const settle = 100 * time.Millisecond
 
-// watchCalls starts Watch on paths and returns a counter of onChange calls.
+// watchCalls starts a Watcher on paths and returns a counter of onChange calls. NewWatcher has
+// added every watch when it returns, so no change made after it is missed.
 func watchCalls(t *testing.T, paths ...string) *atomic.Int32 {
 	t.Helper()
 	var calls atomic.Int32
+	w, err := NewWatcher(slog.New(slog.DiscardHandler), paths)
+	if err != nil {
+		t.Fatalf("NewWatcher: %v", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	started := make(chan struct{})
-	go func() {
-		close(started)
-		done <- Watch(ctx, slog.New(slog.DiscardHandler), paths, settle, func() { calls.Add(1) })
-	}()
-	<-started
+	go func() { done <- w.Run(ctx, settle, func() { calls.Add(1) }) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("Watch: %v", err)
+			t.Errorf("Run: %v", err)
 		}
 	})
-	// Watch adds its watches right after it starts; a change made before that would be missed,
-	// so probe until a change is seen, then reset the count.
-	probe := filepath.Join(paths[0], ".probe")
-	if st, err := os.Stat(paths[0]); err == nil && !st.IsDir() {
-		probe = filepath.Join(filepath.Dir(paths[0]), ".probe")
-	}
-	eventually(t, "the watcher sees a probe file", func() bool {
-		os.WriteFile(probe, []byte(time.Now().String()), 0o644)
-		time.Sleep(2 * settle)
-		return calls.Load() > 0
-	})
-	os.Remove(probe)
-	eventually(t, "the probe's removal settles", func() bool {
-		n := calls.Load()
-		time.Sleep(3 * settle)
-		return calls.Load() == n
-	})
-	calls.Store(0)
 	return &calls
 }
 

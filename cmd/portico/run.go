@@ -112,6 +112,14 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	}
 	defer cleanupSock()
 
+	// Watch before the first read, so that an edit made while Envoy starts is applied too.
+	var watcher *controller.Watcher
+	if len(src.Watch) > 0 {
+		if watcher, err = controller.NewWatcher(logger, src.Watch); err != nil {
+			return err
+		}
+		defer watcher.Close()
+	}
 	xsrv := xds.New(logger, nodeID)
 	ctrl := controller.New(controller.Options{Read: src.Read, XDS: xsrv, Logger: logger, StateDir: stateDir,
 		SourceID: sourceID(src), Strict: o.strict})
@@ -193,9 +201,9 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 		listenURLs(ctrl.Current()), envoy.Version, time.Since(started).Seconds())
 
 	reload := func() { ctrl.Reload(ctx) }
-	if len(src.Watch) > 0 {
+	if watcher != nil {
 		go func() {
-			if err := controller.Watch(ctx, logger, src.Watch, 100*time.Millisecond, reload); err != nil {
+			if err := watcher.Run(ctx, watchSettle, reload); err != nil {
 				logger.Error("configuration files are not watched: edits need a restart or SIGHUP", "error", err.Error())
 			}
 		}()
@@ -215,6 +223,11 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	}
 	return err
 }
+
+// watchSettle is how long the files must be quiet before a reload: long enough to take an
+// editor's save or a ConfigMap swap (a few events within microseconds) as one change, short
+// enough not to matter next to Envoy's own update time.
+const watchSettle = 25 * time.Millisecond
 
 // sourceID identifies the configuration files for the last known good configuration: their
 // absolute paths, so that a state directory shared by runs of different files never serves
