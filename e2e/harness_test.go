@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,12 +11,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/portico-gw/portico/internal/envoytest"
+	"github.com/portico-gw/portico/internal/syncbuf"
 )
 
 // porticoBin is the binary under test, built once by TestMain.
@@ -41,31 +40,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects a process's output while tests read it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // portico is one running portico process.
 type portico struct {
 	t        *testing.T
 	cmd      *exec.Cmd
 	stateDir string
-	stdout   *syncBuffer
-	stderr   *syncBuffer
+	stdout   *syncbuf.Buffer
+	stderr   *syncbuf.Buffer
 	done     chan struct{}
 	exitErr  error
 }
@@ -73,7 +54,7 @@ type portico struct {
 // start runs portico with args plus a private state dir and the test Envoy, without waiting.
 func start(t *testing.T, dir string, env []string, args ...string) *portico {
 	t.Helper()
-	p := &portico{t: t, stateDir: filepath.Join(t.TempDir(), "state"), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &portico{t: t, stateDir: filepath.Join(t.TempDir(), "state"), stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	full := append([]string{"run", "--state-dir", p.stateDir, "--concurrency", "1", "--log-level", "debug"}, args...)
 	p.cmd = exec.Command(porticoBin, full...)
 	p.cmd.Dir = dir

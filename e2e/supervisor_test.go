@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/envoytest"
+	"github.com/portico-gw/portico/internal/syncbuf"
 )
 
 // slowBackend answers every request after holding it for hold, and reports each arrival.
@@ -444,7 +445,7 @@ func porticoCmd(t *testing.T, env []string, args ...string) (stdout, stderr stri
 	t.Helper()
 	cmd := exec.Command(porticoBin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err = cmd.Run()
 	return out.String(), errOut.String(), err

@@ -11,11 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/portico-gw/portico/internal/envoytest"
+	"github.com/portico-gw/portico/internal/syncbuf"
+	"github.com/portico-gw/portico/internal/unixsock"
 )
 
 // serveOnSocket serves s on a Unix socket, 0600 in a fresh 0700 directory, until the test
@@ -28,11 +29,8 @@ func serveOnSocket(t *testing.T, s *Service) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	path := filepath.Join(dir, "rls.sock")
-	l, err := net.Listen("unix", path)
+	l, err := unixsock.Listen(path)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -136,7 +134,7 @@ func startEnvoy(t *testing.T, socketPath string) string {
 	if err := os.WriteFile(bootstrap, fmt.Appendf(nil, envoyBootstrap, port, backendPort, socketPath), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	// Hot restart is off so that concurrent Envoys on this machine do not share memory.
 	cmd := exec.Command(bin, "-c", bootstrap, "--concurrency", "1", "-l", "warn",
 		"--admin-address-path", adminPath, "--disable-hot-restart")
@@ -263,22 +261,4 @@ func wantHeaders(t *testing.T, resp *http.Response, remaining string) {
 	if got, want := resp.Header.Get("x-ratelimit-reset"), "50"; got != want {
 		t.Errorf("x-ratelimit-reset %q, want %q", got, want)
 	}
-}
-
-// lockedBuffer collects Envoy's output, written by exec's copying goroutine.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,9 +14,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/portico-gw/portico/internal/syncbuf"
 
 	func_e "github.com/tetratelabs/func-e"
 	"github.com/tetratelabs/func-e/api"
@@ -295,7 +295,7 @@ func (a *Acquirer) download(ctx context.Context, dataHome, version string) (Envo
 	transport.ResponseHeaderTimeout = responseHeaderTimeout
 	defer transport.CloseIdleConnections()
 
-	var status, stdout, stderr lockedBuffer
+	var status, stdout, stderr syncbuf.Buffer
 	opts := []api.RunOption{
 		api.EnvoyVersion(version),
 		api.DataHome(filepath.Join(staging, "data")),
@@ -426,22 +426,4 @@ func (a *Acquirer) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return a.Logger
-}
-
-// lockedBuffer collects func-e's output, which it may write from more than one goroutine.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

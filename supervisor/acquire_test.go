@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,13 +13,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tetratelabs/func-e/api"
 
 	"github.com/portico-gw/portico/internal/envoytest"
+	"github.com/portico-gw/portico/internal/syncbuf"
 )
 
 // refusedURL is a loopback URL nothing listens on: the closest an offline test gets to a
@@ -50,27 +49,9 @@ func isolateHome(t *testing.T) (home string) {
 
 func noEnvoyOnPath(string) (string, error) { return "", exec.ErrNotFound }
 
-// logBuffer collects log records as text; slog handlers may be called concurrently.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newTestAcquirer(t *testing.T, dataHome, versionsURL string) (*Acquirer, *logBuffer) {
+func newTestAcquirer(t *testing.T, dataHome, versionsURL string) (*Acquirer, *syncbuf.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	a := NewAcquirer(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	a.DataHome = dataHome
 	a.VersionsURL = versionsURL

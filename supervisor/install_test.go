@@ -1,18 +1,17 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/portico-gw/portico/internal/envoytest"
+	"github.com/portico-gw/portico/internal/syncbuf"
 )
 
 // TestAcquireReplacesTruncatedCache puts the first megabyte of the real Envoy in the cache, as
@@ -149,7 +148,7 @@ func TestDownloadProgress(t *testing.T) {
 	srv := envoytest.NewReleaseServer(t, archive, sum)
 	for _, terminal := range []bool{false, true} {
 		t.Run(fmt.Sprintf("terminal=%v", terminal), func(t *testing.T) {
-			var out lockedWriter
+			var out syncbuf.Buffer
 			a, _ := newTestAcquirer(t, t.TempDir(), srv.VersionsURL())
 			a.Progress, a.ProgressTerminal = &out, terminal
 			if _, err := a.Install(t.Context(), DefaultEnvoyVersion); err != nil {
@@ -165,23 +164,6 @@ func TestDownloadProgress(t *testing.T) {
 			}
 		})
 	}
-}
-
-type lockedWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
 }
 
 func TestCompareVersions(t *testing.T) {

@@ -2,7 +2,6 @@ package xds
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,12 +14,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
 	"github.com/portico-gw/portico/internal/envoytest"
+	"github.com/portico-gw/portico/internal/syncbuf"
 )
 
 // TestRealEnvoyAppliesAndRejects drives the real Envoy through two accepted generations and one
@@ -73,7 +73,7 @@ func TestRealEnvoyAppliesAndRejects(t *testing.T) {
 type runningEnvoy struct {
 	admin  string
 	exited chan struct{}
-	out    *lockedBuffer
+	out    *syncbuf.Buffer
 }
 
 // startEnvoy boots Envoy from a minimal bootstrap pointing ADS at socketPath and kills it when
@@ -86,7 +86,7 @@ func startEnvoy(t *testing.T, bin, socketPath string) *runningEnvoy {
 	if err := os.WriteFile(bootstrap, []byte(fmt.Sprintf(bootstrapTemplate, testNode, socketPath)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := &runningEnvoy{exited: make(chan struct{}), out: &lockedBuffer{}}
+	e := &runningEnvoy{exited: make(chan struct{}), out: &syncbuf.Buffer{}}
 	// Hot restart is off so that concurrent Envoys on this machine do not share memory.
 	cmd := exec.Command(bin, "-c", bootstrap, "--concurrency", "1", "-l", "warn",
 		"--admin-address-path", adminPath, "--disable-hot-restart")
@@ -224,22 +224,4 @@ func (e *runningEnvoy) stat(t *testing.T, name string) int {
 	}
 	t.Fatalf("envoy has no stat %s (read error: %v)", name, sc.Err())
 	return 0
-}
-
-// lockedBuffer collects Envoy's output, written by exec's copying goroutine.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -4,16 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"maps"
-	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/portico-gw/portico/internal/unixsock"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -30,8 +28,6 @@ const (
 	// stopTimeout bounds the graceful stop; streams end with the Serve context, so it is only
 	// reached if a client ignores the shutdown.
 	stopTimeout = 5 * time.Second
-	// maxSocketPath is the usable length of sun_path on Linux (108 bytes with the NUL).
-	maxSocketPath = 107
 )
 
 // Server is the xDS server for one Envoy node. Push, WaitACK and Status are safe for concurrent
@@ -105,7 +101,7 @@ func (s *Server) Serve(ctx context.Context, socketPath string) error {
 		s.mu.Unlock()
 	}()
 
-	l, err := listenUnix(socketPath)
+	l, err := unixsock.Listen(socketPath)
 	if err != nil {
 		return err
 	}
@@ -141,57 +137,6 @@ func (s *Server) Serve(ctx context.Context, socketPath string) error {
 		return fmt.Errorf("serve xds on %s: %w", socketPath, err)
 	}
 	s.logger.Info("xds server stopped", "socket", socketPath)
-	return nil
-}
-
-// listenUnix prepares socketPath and listens on it. Only the owner may connect: the directory
-// is created 0700 and the socket made 0600 before the first Accept.
-func listenUnix(socketPath string) (net.Listener, error) {
-	if len(socketPath) > maxSocketPath {
-		return nil, fmt.Errorf("xds socket path %q is %d bytes long; the limit is %d", socketPath, len(socketPath), maxSocketPath)
-	}
-	dir := filepath.Dir(socketPath)
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("create xds socket directory: %w", err)
-		}
-	} else if err != nil {
-		return nil, fmt.Errorf("check xds socket directory: %w", err)
-	}
-	if err := removeStaleSocket(socketPath); err != nil {
-		return nil, err
-	}
-	l, err := net.Listen("unix", socketPath)
-	if err != nil {
-		return nil, fmt.Errorf("listen on xds socket: %w", err)
-	}
-	if err := os.Chmod(socketPath, 0o600); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("restrict xds socket permissions: %w", err)
-	}
-	return l, nil
-}
-
-// removeStaleSocket removes a socket left behind by a process that died, but refuses to touch
-// anything that is not a socket or a socket someone still answers on.
-func removeStaleSocket(socketPath string) error {
-	fi, err := os.Lstat(socketPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("check xds socket path: %w", err)
-	}
-	if fi.Mode()&fs.ModeSocket == 0 {
-		return fmt.Errorf("xds socket path %s exists and is not a socket; remove it or choose another path", socketPath)
-	}
-	if conn, err := net.DialTimeout("unix", socketPath, time.Second); err == nil {
-		conn.Close()
-		return fmt.Errorf("xds socket %s is in use by another process", socketPath)
-	}
-	if err := os.Remove(socketPath); err != nil {
-		return fmt.Errorf("remove stale xds socket: %w", err)
-	}
 	return nil
 }
 
