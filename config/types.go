@@ -18,6 +18,7 @@ type Config struct {
 	VirtualServices []*VirtualService
 	RouteTables     []*RouteTable
 	Upstreams       []*Upstream
+	Proxies         []*Proxy
 
 	// Warnings are findings that do not stop the configuration from being served, such as an
 	// unreachable route. Load has already sorted them by position.

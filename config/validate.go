@@ -26,6 +26,7 @@ func validate(cfg *Config) Diagnostics {
 		v.checkGateway(g)
 	}
 	v.checkGatewayClashes(cfg.Gateways)
+	v.checkProxies(cfg.Proxies)
 	for _, u := range cfg.Upstreams {
 		v.checkUpstream(u)
 	}
