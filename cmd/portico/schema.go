@@ -44,6 +44,7 @@ var schemaKinds = []struct {
 	{config.KindVirtualService, reflect.TypeFor[config.VirtualService]()},
 	{config.KindRouteTable, reflect.TypeFor[config.RouteTable]()},
 	{config.KindUpstream, reflect.TypeFor[config.Upstream]()},
+	{config.KindProxy, reflect.TypeFor[config.Proxy]()},
 }
 
 // schemaOneOf lists, per struct, the fields of which exactly one must be set: the schema's
@@ -61,6 +62,7 @@ var schemaOneOf = map[reflect.Type][]string{
 var schemaEnums = map[reflect.Type]map[string][]string{
 	reflect.TypeFor[config.GatewaySpec](): {"protocol": {config.ProtocolHTTP}},
 	reflect.TypeFor[config.DNSUpstream](): {"lookupFamily": {config.LookupFamilyV4, config.LookupFamilyV6, config.LookupFamilyAuto}},
+	reflect.TypeFor[config.ProxySpec]():   {"logLevel": config.EnvoyLogLevels},
 }
 
 type jsonSchema = map[string]any
