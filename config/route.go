@@ -54,6 +54,7 @@ func (v *validator) checkRoutes(s subject, routes []Route) {
 			earlier.add(m)
 		}
 		v.checkAction(s, p, r)
+		v.checkRouteOptions(s, p, r)
 	}
 }
 

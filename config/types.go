@@ -149,6 +149,9 @@ type Route struct {
 	DirectResponse *DirectResponse `yaml:"directResponse,omitempty"`
 	// Delegate hands matching requests to the routes of one or more RouteTables.
 	Delegate *Delegate `yaml:"delegate,omitempty"`
+
+	// Options change how the route forwards requests: rewrites, headers, timeouts, retries.
+	Options *RouteOptions `yaml:"options,omitempty"`
 }
 
 // RouteMatch selects requests. Exactly one of Prefix, Exact and Regex is set; every other

@@ -121,6 +121,11 @@ func (b *routeBuilder) route(r config.Route, name string, parents []config.Route
 	default:
 		return nil, fmt.Errorf("route has no action")
 	}
+	if r.Options != nil {
+		if err := applyRouteOptions(r.Options, er); err != nil {
+			return nil, fmt.Errorf("options: %w", err)
+		}
+	}
 	return er, nil
 }
 
