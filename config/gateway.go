@@ -49,6 +49,7 @@ func (v *validator) checkGateway(g *Gateway) {
 	if o := g.Spec.Options; o != nil && g.Source.valid("spec.options") {
 		v.checkGatewayOptions(s, o)
 	}
+	v.checkGatewayRateLimit(s, g.Spec.RateLimit, firstRedisOwner(v.cfg.Gateways))
 }
 
 func (v *validator) checkGatewayOptions(s subject, o *GatewayOptions) {

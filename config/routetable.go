@@ -13,6 +13,7 @@ func (v *validator) checkRouteTable(rt *RouteTable) {
 		return
 	}
 	v.checkRoutes(s, rt.Spec.Routes)
+	v.checkRoutesRateLimits(s, rt.Spec.Routes)
 }
 
 // RouteTablesFor resolves a delegation: the RouteTable it names, or the RouteTables its

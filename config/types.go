@@ -64,6 +64,8 @@ type GatewaySpec struct {
 	VirtualServiceSelector *LabelSelector `yaml:"virtualServiceSelector,omitempty"`
 	// Options tune the listener's HTTP connection handling.
 	Options *GatewayOptions `yaml:"options,omitempty"`
+	// RateLimit limits the whole Gateway and chooses where global limits count.
+	RateLimit *GatewayRateLimit `yaml:"rateLimit,omitempty"`
 }
 
 // GatewayOptions tune a Gateway's HTTP connection manager. Absent fields keep Envoy's defaults.
@@ -98,6 +100,8 @@ type VirtualServiceSpec struct {
 	Routes []Route `yaml:"routes"`
 	// Options apply to every request this VirtualService serves.
 	Options *VirtualServiceOptions `yaml:"options,omitempty"`
+	// RateLimit limits the requests of this VirtualService: one budget for all its routes.
+	RateLimit *RateLimitPolicy `yaml:"rateLimit,omitempty"`
 }
 
 // VirtualServiceOptions change requests and responses of a whole VirtualService.
@@ -149,6 +153,8 @@ type Route struct {
 	DirectResponse *DirectResponse `yaml:"directResponse,omitempty"`
 	// Delegate hands matching requests to the routes of one or more RouteTables.
 	Delegate *Delegate `yaml:"delegate,omitempty"`
+	// RateLimit limits the requests this route matches, in addition to its VirtualService's.
+	RateLimit *RateLimitPolicy `yaml:"rateLimit,omitempty"`
 
 	// Options change how the route forwards requests: rewrites, headers, timeouts, retries.
 	Options *RouteOptions `yaml:"options,omitempty"`

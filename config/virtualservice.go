@@ -19,6 +19,8 @@ func (v *validator) checkVirtualService(vs *VirtualService, noGateways bool) {
 		v.checkHeaderOptions(s, o)
 	}
 	v.checkRoutes(s, vs.Spec.Routes)
+	v.checkRateLimitPolicy(s, "spec.rateLimit", vs.Spec.RateLimit, true)
+	v.checkRoutesRateLimits(s, vs.Spec.Routes)
 }
 
 // checkHeaderOptions checks the headers a VirtualService adds and removes.

@@ -27,6 +27,7 @@ var schemaDocs = map[string]string{
 	"GatewaySpec.bindPort":                          "bindPort is the TCP port to listen on (1-65535). Required.",
 	"GatewaySpec.options":                           "options tune the listener's HTTP connection handling.",
 	"GatewaySpec.protocol":                          "protocol is what the listener speaks. Default and only value today: HTTP.",
+	"GatewaySpec.rateLimit":                         "rateLimit limits the whole Gateway and chooses where global limits count.",
 	"GatewaySpec.virtualServiceSelector":            "virtualServiceSelector selects VirtualServices by label, in addition to VirtualServices.",
 	"GatewaySpec.virtualServices":                   "virtualServices names the VirtualServices this Gateway serves. With neither this nor VirtualServiceSelector, the Gateway serves every VirtualService that does not exclude it.",
 	"HeaderMatch":                                   "HeaderMatch is a condition on one request header: exactly one of Exact, Regex and Present.",
@@ -50,6 +51,8 @@ var schemaDocs = map[string]string{
 	"Route.destinations":                            "destinations split matching requests between Upstreams by weight.",
 	"Route.directResponse":                          "directResponse answers matching requests from the gateway itself.",
 	"Route.name":                                    "name is optional; it names the route in Envoy's configuration and statistics.",
+	"Route.options":                                 "options change how the route forwards requests: rewrites, headers, timeouts, retries.",
+	"Route.rateLimit":                               "rateLimit limits the requests this route matches, in addition to its VirtualService's.",
 	"Route.redirect":                                "redirect answers matching requests with a redirect.",
 	"Route.upstream":                                "upstream sends matching requests to the named Upstream.",
 	"RouteMatch":                                    "RouteMatch selects requests. Exactly one of Prefix, Exact and Regex is set; every other condition must hold too.",
@@ -78,5 +81,6 @@ var schemaDocs = map[string]string{
 	"VirtualServiceSpec.domains":                    "domains are the Host header values this VirtualService answers. Default [\"*\"].",
 	"VirtualServiceSpec.gateways":                   "gateways limits the Gateways this VirtualService attaches to. Empty: all Gateways.",
 	"VirtualServiceSpec.options":                    "options apply to every request this VirtualService serves.",
+	"VirtualServiceSpec.rateLimit":                  "rateLimit limits the requests of this VirtualService: one budget for all its routes.",
 	"VirtualServiceSpec.routes":                     "routes are matched in order; the first match wins.",
 }
