@@ -42,6 +42,12 @@ type Options struct {
 	Strict bool
 	// StepTimeout bounds the wait for Envoy at each make-before-break step. Default 10s.
 	StepTimeout time.Duration
+	// Preflight, when set, checks a reload's configuration against the machine before it is
+	// pushed, given the configuration served now (nil before the first). An error, best
+	// config.Diagnostics naming the resources at fault, rejects the whole change as invalid
+	// files do: for example a new Gateway port that another process holds, which Envoy would
+	// only reject later, in its own terms.
+	Preflight func(prev, next *config.Config) error
 }
 
 // Controller owns what is configured now. Every change is validated first; what fails
@@ -230,6 +236,13 @@ func (c *Controller) Reload(ctx context.Context) string {
 		c.logFailure("configuration change rejected, the previous configuration keeps serving", err)
 		c.setInvalid(err)
 		return c.record(ResultInvalid, 0, ProblemsOf(err))
+	}
+	if c.o.Preflight != nil {
+		if err := c.o.Preflight(prev, plan.Config); err != nil {
+			c.logFailure("configuration change rejected, the previous configuration keeps serving", err)
+			c.setInvalid(err)
+			return c.record(ResultInvalid, 0, ProblemsOf(err))
+		}
 	}
 	c.setInvalid(nil)
 	c.logRejections(plan)

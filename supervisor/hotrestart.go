@@ -20,6 +20,9 @@ type Settings struct {
 	Concurrency int
 	// LogLevel is Envoy's log level, such as "info" or "warning".
 	LogLevel string
+	// DrainTimeout bounds a graceful stop, and is Envoy's drain time (rounded up to seconds),
+	// which a hot restart's parent epoch drains for. 0 keeps Options.DrainTimeout.
+	DrainTimeout time.Duration
 }
 
 type hotRestartRequest struct {
@@ -46,6 +49,9 @@ func (s *Supervisor) HotRestart(ctx context.Context, settings Settings) error {
 	}
 	if settings.LogLevel == "" {
 		settings.LogLevel = defaultLogLevel
+	}
+	if settings.DrainTimeout <= 0 {
+		settings.DrainTimeout = s.opts.DrainTimeout
 	}
 	req := hotRestartRequest{settings: settings, result: make(chan error, 1)}
 	select {
@@ -106,7 +112,8 @@ func (s *Supervisor) hotRestart(ctx context.Context, out *outputFile, old *envoy
 	s.mu.Unlock()
 	s.setCurrent(next)
 	s.log.Info("envoy hot restarted; the previous epoch drains",
-		"pid", next.pid, "epoch", next.epoch, "previous_pid", old.pid, "concurrency", settings.Concurrency, "log_level", settings.LogLevel, "parent_shutdown_in", time.Duration(2*drainSeconds(s.opts.DrainTimeout))*time.Second)
+		"pid", next.pid, "epoch", next.epoch, "previous_pid", old.pid, "concurrency", settings.Concurrency, "log_level", settings.LogLevel, "drain_timeout", settings.DrainTimeout,
+		"parent_shutdown_in", time.Duration(2*drainSeconds(settings.DrainTimeout))*time.Second)
 	return next, nil
 }
 

@@ -21,24 +21,30 @@ type Listener struct {
 func CheckListeners(listeners []Listener) error {
 	var errs []error
 	for _, l := range listeners {
-		addr := net.JoinHostPort(l.Address, strconv.Itoa(l.Port))
-		ln, err := net.Listen("tcp", addr)
-		if err == nil {
-			ln.Close()
-			continue
-		}
-		switch {
-		case errors.Is(err, syscall.EADDRINUSE):
-			errs = append(errs, fmt.Errorf("%s: port %d on %s is already in use by another process; stop it or choose another port", l.Owner, l.Port, hostOrAll(l.Address)))
-		case errors.Is(err, syscall.EACCES):
-			errs = append(errs, fmt.Errorf("%s: port %d on %s needs privileges to bind; use a port above 1023 or grant CAP_NET_BIND_SERVICE", l.Owner, l.Port, hostOrAll(l.Address)))
-		case errors.Is(err, syscall.EADDRNOTAVAIL):
-			errs = append(errs, fmt.Errorf("%s: address %s is not an address of this machine", l.Owner, l.Address))
-		default:
-			errs = append(errs, fmt.Errorf("%s: cannot listen on %s: %w", l.Owner, addr, err))
+		if err := CheckPort(l.Address, l.Port); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", l.Owner, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// CheckPort binds and releases address:port (address "" means every address), and says why
+// and what to do when it cannot be bound.
+func CheckPort(address string, port int) error {
+	addr := net.JoinHostPort(address, strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case err == nil:
+		return ln.Close()
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("port %d on %s is already in use by another process; stop it or choose another port", port, hostOrAll(address))
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("port %d on %s needs privileges to bind; use a port above 1023 or grant CAP_NET_BIND_SERVICE", port, hostOrAll(address))
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("address %s is not an address of this machine", address)
+	default:
+		return fmt.Errorf("cannot listen on %s: %w", addr, err)
+	}
 }
 
 func hostOrAll(address string) string {

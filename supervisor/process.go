@@ -117,7 +117,7 @@ func describeExit(state *os.ProcessState) string {
 
 // args builds the command line of the Envoy of hot restart epoch epoch.
 func (s *Supervisor) args(epoch int, settings Settings) []string {
-	drain := drainSeconds(s.opts.DrainTimeout)
+	drain := drainSeconds(settings.DrainTimeout)
 	args := []string{
 		"-c", s.opts.BootstrapPath,
 		"--admin-address-path", filepath.Join(s.opts.RunDir, adminAddressFile),

@@ -111,9 +111,10 @@ func (s *Supervisor) activeRequests(ctx context.Context, addr string) (int, erro
 }
 
 // drain tells Envoy to drain gracefully and to stop accepting connections, and waits, at most
-// DrainTimeout, until no request is left in flight.
+// the current Settings' DrainTimeout, until no request is left in flight.
 func (s *Supervisor) drain(ctx context.Context, p *envoyProcess, addr string) {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.DrainTimeout)
+	timeout := s.Settings().DrainTimeout
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	begin := time.Now()
 	if _, err := s.adminRequest(ctx, http.MethodPost, addr, "/drain_listeners?graceful"); err != nil {
@@ -144,7 +145,7 @@ func (s *Supervisor) drain(ctx context.Context, p *envoyProcess, addr string) {
 		case <-p.exited:
 			return
 		case <-ctx.Done():
-			attrs := []any{"pid", p.pid, "drain_timeout", s.opts.DrainTimeout}
+			attrs := []any{"pid", p.pid, "drain_timeout", timeout}
 			if open >= 0 {
 				attrs = append(attrs, "requests_in_flight", open)
 			}

@@ -38,7 +38,7 @@ type Options struct {
 	// LogLevel is Envoy's log level (-l). Default "info".
 	LogLevel string
 	// DrainTimeout bounds how long a graceful stop waits for connections to finish before Envoy
-	// is told to exit. Default 5s.
+	// is told to exit. Default 5s. It is the first Settings' DrainTimeout; HotRestart changes it.
 	DrainTimeout time.Duration
 	// Logger receives the supervisor's own records and Envoy's output (attr component=envoy).
 	// Default: records are discarded.
@@ -166,7 +166,7 @@ func New(opts Options) *Supervisor {
 		changed:  make(chan struct{}),
 
 		hotRestarts: make(chan hotRestartRequest),
-		settings:    Settings{Concurrency: opts.Concurrency, LogLevel: opts.LogLevel},
+		settings:    Settings{Concurrency: opts.Concurrency, LogLevel: opts.LogLevel, DrainTimeout: opts.DrainTimeout},
 	}
 }
 
