@@ -57,6 +57,25 @@ type Server struct {
 	// rejected is the last generation Envoy rejected, so that the same content is not pushed
 	// again: Envoy would only reject it again.
 	rejected *generation
+	observer Observer
+}
+
+// Observer hears about the exchange with Envoy, for metrics. Its methods run with the server's
+// lock held: they must return at once and must not call the Server.
+type Observer interface {
+	// Pushed reports that generation was published.
+	Pushed(generation uint64)
+	// Answered reports Envoy's answer to a response of typeURL: an ACK, or a NACK.
+	Answered(typeURL string, acked bool)
+	// Applied reports that Envoy acknowledged every type of generation, latency after its push.
+	Applied(generation uint64, latency time.Duration)
+}
+
+// SetObserver makes o hear about pushes and Envoy's answers from now on.
+func (s *Server) SetObserver(o Observer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.observer = o
 }
 
 // New returns a server that serves configuration to the Envoy whose node id is nodeID.
@@ -201,7 +220,7 @@ func (s *Server) publishLocked(ctx context.Context, c content, rollbackOf uint64
 	if err != nil {
 		return nil, err
 	}
-	g := &generation{number: number, content: c, required: requiredTypes(c, s.served), rollbackOf: rollbackOf}
+	g := &generation{number: number, content: c, required: requiredTypes(c, s.served), rollbackOf: rollbackOf, published: time.Now()}
 	if rollbackOf != 0 {
 		g.restored = s.lastGood.number
 	}
@@ -216,6 +235,9 @@ func (s *Server) publishLocked(ctx context.Context, c content, rollbackOf uint64
 	s.gens[number] = g
 	if number > historyLimit {
 		delete(s.gens, number-historyLimit)
+	}
+	if s.observer != nil {
+		s.observer.Pushed(number)
 	}
 	s.logger.Info("pushed xds generation", "generation", number, "rollback_of", rollbackOf,
 		"listeners", len(c[resource.ListenerType]), "routes", len(c[resource.RouteType]),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -26,6 +27,8 @@ type generation struct {
 	restored uint64
 	acked    bool
 	nack     *NACKError
+	// published is when the generation was put in the cache, for push-to-ACK latency.
+	published time.Time
 }
 
 // NACKError reports that Envoy rejected a generation.
@@ -150,6 +153,9 @@ func (s *Server) onStreamRequest(id int64, req *discovery.DiscoveryRequest) erro
 	if gen > st.acked[req.GetTypeUrl()] {
 		st.acked[req.GetTypeUrl()] = gen
 	}
+	if s.observer != nil {
+		s.observer.Answered(req.GetTypeUrl(), true)
+	}
 	s.logger.Debug("envoy acked xds response", "stream", id, "type", req.GetTypeUrl(), "generation", gen)
 	s.recomputeACKLocked()
 	s.notifyLocked()
@@ -170,6 +176,9 @@ func (s *Server) nackLocked(st *streamState, req *discovery.DiscoveryRequest, se
 		return false
 	}
 	nack := &NACKError{Generation: gen, TypeURL: req.GetTypeUrl(), Message: req.GetErrorDetail().GetMessage()}
+	if s.observer != nil {
+		s.observer.Answered(req.GetTypeUrl(), false)
+	}
 	g := s.gens[gen]
 	if g != nil {
 		nack.Names = sentNames(g.content, req.GetTypeUrl(), sent.requested)
@@ -279,6 +288,9 @@ func (s *Server) recomputeACKLocked() {
 		}
 	}
 	s.lastGood = best
+	if s.observer != nil {
+		s.observer.Applied(best.number, time.Since(best.published))
+	}
 	s.logger.Debug("envoy applied xds generation", "generation", best.number)
 }
 
