@@ -232,7 +232,7 @@ func (a *Acquirer) explicit(ctx context.Context, path string) (Envoy, error) {
 	case info.Mode().Perm()&0o111 == 0:
 		return Envoy{}, fmt.Errorf("envoy path %s is not executable: run chmod +x on it", abs)
 	}
-	v, err := EnvoyVersion(ctx, abs)
+	v, err := a.envoyVersion(ctx, abs)
 	if err != nil {
 		return Envoy{}, fmt.Errorf("envoy path %s does not run as Envoy: %w", abs, err)
 	}
@@ -249,7 +249,7 @@ func (a *Acquirer) fromCache(ctx context.Context, dataHome, version string) (Env
 	} else if err != nil {
 		return Envoy{}, fmt.Errorf("cache: %w; fix the permissions of %s or choose another data directory", err, dataHome)
 	}
-	v, err := EnvoyVersion(ctx, path)
+	v, err := a.envoyVersion(ctx, path)
 	if err == nil && v != version {
 		err = fmt.Errorf("it reports version %s", v)
 	}
