@@ -1,5 +1,6 @@
 // Package bootstrap builds the static bootstrap Envoy starts from: who Envoy is (node id and
-// cluster), where its admin API listens, and how it reaches Portico's xDS server.
+// cluster), where its admin API listens, and how it reaches Portico's xDS server and, when
+// asked, Portico's rate limit service.
 //
 // It owns only that hand-off. Listeners, routes and clusters for user traffic never appear here:
 // they arrive later over ADS, so a config change never requires rewriting the bootstrap or
@@ -29,6 +30,10 @@ import (
 // XDSClusterName names the static cluster through which Envoy reaches Portico's xDS server.
 const XDSClusterName = "portico_xds"
 
+// RateLimitClusterName names the static cluster through which Envoy's ratelimit filter reaches
+// Portico's in-process rate limit service.
+const RateLimitClusterName = "portico_ratelimit"
+
 // DefaultAdminAddress is where Envoy's admin API listens when Options.AdminAddress is empty.
 const DefaultAdminAddress = "127.0.0.1"
 
@@ -47,6 +52,10 @@ type Options struct {
 	Cluster      string // node cluster, reported to the xDS server alongside NodeID
 	XDSSocket    string // absolute path of the Unix socket of Portico's xDS server
 	AdminAddress string // loopback IP for Envoy's admin API; "" means DefaultAdminAddress
+	// RateLimitSocket, when set, is the absolute path of the Unix socket of Portico's rate
+	// limit service; the bootstrap then has a RateLimitClusterName cluster to it. It is
+	// static because the service lives as long as Portico, like the xDS server.
+	RateLimitSocket string
 }
 
 // Build returns the bootstrap for opts, checked both by Portico's own rules and by the
@@ -104,30 +113,7 @@ func Build(opts Options) (*bootstrapv3.Bootstrap, error) {
 			CdsConfig: adsSource(),
 		},
 		StaticResources: &bootstrapv3.Bootstrap_StaticResources{
-			Clusters: []*clusterv3.Cluster{{
-				Name:                 XDSClusterName,
-				ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC},
-				ConnectTimeout:       durationpb.New(xdsConnectTimeout),
-				TypedExtensionProtocolOptions: map[string]*anypb.Any{
-					"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": protocolOptions,
-				},
-				LoadAssignment: &endpointv3.ClusterLoadAssignment{
-					ClusterName: XDSClusterName,
-					Endpoints: []*endpointv3.LocalityLbEndpoints{{
-						LbEndpoints: []*endpointv3.LbEndpoint{{
-							HostIdentifier: &endpointv3.LbEndpoint_Endpoint{
-								Endpoint: &endpointv3.Endpoint{
-									Address: &corev3.Address{
-										Address: &corev3.Address_Pipe{
-											Pipe: &corev3.Pipe{Path: opts.XDSSocket},
-										},
-									},
-								},
-							},
-						}},
-					}},
-				},
-			}},
+			Clusters: []*clusterv3.Cluster{unixSocketCluster(XDSClusterName, opts.XDSSocket, protocolOptions)},
 		},
 		Admin: &bootstrapv3.Admin{
 			Address: &corev3.Address{
@@ -140,10 +126,41 @@ func Build(opts Options) (*bootstrapv3.Bootstrap, error) {
 			},
 		},
 	}
+	if opts.RateLimitSocket != "" {
+		// The rate limit service speaks gRPC too, so it needs the same HTTP/2 options.
+		b.StaticResources.Clusters = append(b.StaticResources.Clusters,
+			unixSocketCluster(RateLimitClusterName, opts.RateLimitSocket, protocolOptions))
+	}
 	if err := b.ValidateAll(); err != nil {
 		return nil, fmt.Errorf("envoy bootstrap is invalid: %w", err)
 	}
 	return b, nil
+}
+
+// unixSocketCluster is a static HTTP/2 cluster of one Portico gRPC server on a Unix socket.
+func unixSocketCluster(name, socket string, protocolOptions *anypb.Any) *clusterv3.Cluster {
+	return &clusterv3.Cluster{
+		Name:                 name,
+		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC},
+		ConnectTimeout:       durationpb.New(xdsConnectTimeout),
+		TypedExtensionProtocolOptions: map[string]*anypb.Any{
+			"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": protocolOptions,
+		},
+		LoadAssignment: &endpointv3.ClusterLoadAssignment{
+			ClusterName: name,
+			Endpoints: []*endpointv3.LocalityLbEndpoints{{
+				LbEndpoints: []*endpointv3.LbEndpoint{{
+					HostIdentifier: &endpointv3.LbEndpoint_Endpoint{
+						Endpoint: &endpointv3.Endpoint{
+							Address: &corev3.Address{
+								Address: &corev3.Address_Pipe{Pipe: &corev3.Pipe{Path: socket}},
+							},
+						},
+					},
+				}},
+			}},
+		},
+	}
 }
 
 // checkOptions applies defaults to opts and reports every problem at once, since each one is
@@ -163,6 +180,13 @@ func checkOptions(opts *Options) (netip.Addr, error) {
 		errs = append(errs, fmt.Errorf("xDS socket path %q is not absolute: Envoy resolves it from its own working directory", opts.XDSSocket))
 	case len(opts.XDSSocket) >= maxSocketPathBytes:
 		errs = append(errs, fmt.Errorf("xDS socket path %q is %d bytes: Unix socket paths must be under %d bytes; choose a shorter directory", opts.XDSSocket, len(opts.XDSSocket), maxSocketPathBytes))
+	}
+	switch {
+	case opts.RateLimitSocket == "":
+	case !filepath.IsAbs(opts.RateLimitSocket):
+		errs = append(errs, fmt.Errorf("rate limit socket path %q is not absolute: Envoy resolves it from its own working directory", opts.RateLimitSocket))
+	case len(opts.RateLimitSocket) >= maxSocketPathBytes:
+		errs = append(errs, fmt.Errorf("rate limit socket path %q is %d bytes: Unix socket paths must be under %d bytes; choose a shorter directory", opts.RateLimitSocket, len(opts.RateLimitSocket), maxSocketPathBytes))
 	}
 
 	if opts.AdminAddress == "" {

@@ -25,9 +25,10 @@ var update = flag.Bool("update", false, "rewrite testdata/bootstrap.yaml from th
 
 // goldenOptions are fixed, so the golden file changes only when Build or Marshal does.
 var goldenOptions = Options{
-	NodeID:    "portico",
-	Cluster:   "portico",
-	XDSSocket: "/run/portico/xds.sock",
+	NodeID:          "portico",
+	Cluster:         "portico",
+	XDSSocket:       "/run/portico/xds.sock",
+	RateLimitSocket: "/run/portico/ratelimit.sock",
 }
 
 func TestMarshalGolden(t *testing.T) {
@@ -135,6 +136,8 @@ func TestBuildRejects(t *testing.T) {
 		{"empty socket", func(o *Options) { o.XDSSocket = "" }, []string{"xDS socket path is empty"}},
 		{"relative socket", func(o *Options) { o.XDSSocket = "run/xds.sock" }, []string{`"run/xds.sock" is not absolute`}},
 		{"long socket", func(o *Options) { o.XDSSocket = "/" + strings.Repeat("s", 99) }, []string{"is 100 bytes", "under 100 bytes"}},
+		{"relative rate limit socket", func(o *Options) { o.RateLimitSocket = "run/rl.sock" }, []string{`rate limit socket path "run/rl.sock" is not absolute`}},
+		{"long rate limit socket", func(o *Options) { o.RateLimitSocket = "/" + strings.Repeat("r", 99) }, []string{"rate limit socket path", "is 100 bytes"}},
 		{"unspecified ipv4 admin", func(o *Options) { o.AdminAddress = "0.0.0.0" }, []string{"0.0.0.0 listens on every interface"}},
 		{"unspecified ipv6 admin", func(o *Options) { o.AdminAddress = "::" }, []string{":: listens on every interface"}},
 		{"public admin", func(o *Options) { o.AdminAddress = "192.0.2.1" }, []string{"192.0.2.1 is not a loopback address"}},
