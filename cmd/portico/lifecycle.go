@@ -83,3 +83,73 @@ func checkGatewayPorts(cfg *config.Config) error {
 	}
 	return supervisor.CheckListeners(listeners)
 }
+
+// proxySettings are the Envoy process settings wanted for cfg: run's flags, overridden field by
+// field by the configuration's Proxy document. Flags are the defaults of a host; a Proxy
+// document travels with the configuration and is applied live, so it wins.
+func proxySettings(o runOptions, cfg *config.Config) supervisor.Settings {
+	s := supervisor.Settings{Concurrency: o.concurrency, LogLevel: o.envoyLogLevel, DrainTimeout: o.drainTimeout}
+	p := cfg.ProxyDoc()
+	if p == nil {
+		return s
+	}
+	if p.Spec.Concurrency > 0 {
+		s.Concurrency = p.Spec.Concurrency
+	}
+	if p.Spec.LogLevel != "" {
+		s.LogLevel = p.Spec.LogLevel
+	}
+	if d := p.Spec.DrainTimeoutDuration(); d > 0 {
+		s.DrainTimeout = d
+	}
+	return s
+}
+
+// applyProxySettings hot restarts Envoy when the configuration now served wants other process
+// settings than the running Envoy has. It runs after the reload's push, so the new epoch boots
+// straight into the new configuration.
+func applyProxySettings(ctx context.Context, logger *slog.Logger, sup *supervisor.Supervisor, o runOptions, cfg *config.Config) {
+	want, have := proxySettings(o, cfg), sup.Settings()
+	if want == have {
+		return
+	}
+	logger.Info("Envoy's process settings changed: hot restarting envoy; connections stay open",
+		"concurrency", fmt.Sprintf("%d -> %d", have.Concurrency, want.Concurrency),
+		"log_level", have.LogLevel+" -> "+want.LogLevel,
+		"drain_timeout", have.DrainTimeout.String()+" -> "+want.DrainTimeout.String())
+	if err := sup.HotRestart(ctx, want); err != nil {
+		logger.Error("hot restart for the new process settings failed; envoy keeps running with the previous ones", "error", err.Error())
+		return
+	}
+	logger.Info("hot restart done: envoy runs with the new process settings", "envoy_pid", sup.PID())
+}
+
+// newGatewayPorts checks, before a reload is pushed, the Gateway ports that the served
+// configuration does not listen on yet (the running Envoy holds the others). A port another
+// process holds rejects the whole change, naming the Gateway, its file and line, and the port:
+// served anyway, Envoy would reject the listener after the fact, in its own terms.
+func newGatewayPorts(prev, next *config.Config) error {
+	held := map[int]bool{}
+	if prev != nil {
+		for _, gw := range prev.Gateways {
+			held[gw.Spec.BindPort] = true
+		}
+	}
+	var ds config.Diagnostics
+	for _, gw := range next.Gateways {
+		if held[gw.Spec.BindPort] {
+			continue
+		}
+		if err := supervisor.CheckPort(gw.Spec.BindAddress, gw.Spec.BindPort); err != nil {
+			ds = append(ds, config.Diagnostic{
+				Pos: gw.Source.At("spec.bindPort"), Severity: config.SeverityError,
+				Kind: config.KindGateway, Name: gw.Metadata.Name, Field: "spec.bindPort",
+				Message: err.Error(),
+			})
+		}
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	return ds
+}

@@ -69,9 +69,9 @@ Without -c, portico reads ./portico.yaml, or serves a built-in demo on 127.0.0.1
 	f.StringArrayVarP(&o.configs, "config", "c", nil, "configuration file or directory (repeatable)")
 	addEnvoyFlags(cmd, &o)
 	f.StringVar(&o.stateDir, "state-dir", "", "directory for run state: bootstrap, sockets, Envoy logs (default $XDG_STATE_HOME/portico)")
-	f.IntVar(&o.concurrency, "concurrency", 2, "Envoy worker threads")
-	f.StringVar(&o.envoyLogLevel, "envoy-log-level", "warning", "Envoy's log level: trace, debug, info, warning, error, critical or off")
-	f.DurationVar(&o.drainTimeout, "drain-timeout", 5*time.Second, "how long a stop waits for in-flight requests")
+	f.IntVar(&o.concurrency, "concurrency", 2, "Envoy worker threads; a Proxy document's concurrency overrides it")
+	f.StringVar(&o.envoyLogLevel, "envoy-log-level", "warning", "Envoy's log level: trace, debug, info, warning, error, critical or off; a Proxy document's logLevel overrides it")
+	f.DurationVar(&o.drainTimeout, "drain-timeout", 5*time.Second, "how long a stop waits for in-flight requests; a Proxy document's drainTimeout overrides it")
 	f.DurationVar(&o.readyTimeout, "ready-timeout", 60*time.Second, "how long to wait for Envoy to become ready")
 	f.StringVar(&o.adminAddress, "admin-address", admin.DefaultAddress, "loopback address of portico's admin API (/readyz, /status)")
 	f.BoolVar(&o.strict, "strict", false, "refuse to start unless the configuration files are valid as a whole, instead of serving the last known good configuration or holding broken resources back")
@@ -122,7 +122,7 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	}
 	xsrv := xds.New(logger, nodeID)
 	ctrl := controller.New(controller.Options{Read: src.Read, XDS: xsrv, Logger: logger, StateDir: stateDir,
-		SourceID: sourceID(src), Strict: o.strict})
+		SourceID: sourceID(src), Strict: o.strict, Preflight: newGatewayPorts})
 	gen, err := ctrl.Start(ctx)
 	if err != nil {
 		return err
@@ -178,14 +178,15 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 		return fmt.Errorf("write envoy bootstrap: %w", err)
 	}
 
+	settings := proxySettings(o, ctrl.Current())
 	sup := supervisor.New(supervisor.Options{
 		EnvoyPath:     envoy.Path,
 		BootstrapPath: bsPath,
 		RunDir:        runDir,
 		RunsDir:       filepath.Join(stateDir, "runs"),
-		Concurrency:   o.concurrency,
-		LogLevel:      o.envoyLogLevel,
-		DrainTimeout:  o.drainTimeout,
+		Concurrency:   settings.Concurrency,
+		LogLevel:      settings.LogLevel,
+		DrainTimeout:  settings.DrainTimeout,
 		Logger:        logger,
 	})
 	supDone := make(chan error, 1)
@@ -200,7 +201,10 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	fmt.Fprintf(stdout, "portico: gateway ready on %s (envoy %s, %.1fs)\n",
 		listenURLs(ctrl.Current()), envoy.Version, time.Since(started).Seconds())
 
-	reload := func() { ctrl.Reload(ctx) }
+	reload := func() {
+		ctrl.Reload(ctx)
+		applyProxySettings(ctx, logger, sup, o, ctrl.Current())
+	}
 	if watcher != nil {
 		go func() {
 			if err := watcher.Run(ctx, watchSettle, reload); err != nil {
