@@ -45,6 +45,65 @@ type RouteOptions struct {
 	IdleTimeout string `yaml:"idleTimeout,omitempty"`
 	// Retries retries failed requests.
 	Retries *RetryPolicy `yaml:"retries,omitempty"`
+
+	// Mirror copies requests to another Upstream and discards its answers.
+	Mirror *Mirror `yaml:"mirror,omitempty"`
+	// Faults delay or abort a share of the requests, to test how clients cope.
+	Faults *Faults `yaml:"faults,omitempty"`
+	// CORS answers cross-origin requests; it replaces the VirtualService's policy for this route.
+	CORS *CORSPolicy `yaml:"cors,omitempty"`
+	// WebSocket allows (true) or refuses (false) WebSocket upgrades on this route, whatever the
+	// Gateway's websocket option says.
+	WebSocket *bool `yaml:"websocket,omitempty"`
+}
+
+// Mirror sends a copy of a share of the requests to another Upstream (shadowing).
+type Mirror struct {
+	Upstream string `yaml:"upstream"`
+	// Percentage of requests copied, above 0 and at most 100. Default 100.
+	Percentage float64 `yaml:"percentage,omitempty"`
+}
+
+// Faults are injected before the request is routed: at least one of Delay and Abort.
+type Faults struct {
+	Delay *FaultDelay `yaml:"delay,omitempty"`
+	Abort *FaultAbort `yaml:"abort,omitempty"`
+}
+
+// FaultDelay holds a share of the requests for a fixed time before they go on.
+type FaultDelay struct {
+	Fixed string `yaml:"fixed"`
+	// Percentage of requests delayed, above 0 and at most 100. Default 100.
+	Percentage float64 `yaml:"percentage,omitempty"`
+}
+
+// FaultAbort answers a share of the requests with a status instead of routing them.
+type FaultAbort struct {
+	Status int `yaml:"status"`
+	// Percentage of requests aborted, above 0 and at most 100. Default 100.
+	Percentage float64 `yaml:"percentage,omitempty"`
+}
+
+// CORSPolicy says which cross-origin requests browsers may make.
+type CORSPolicy struct {
+	// AllowOrigins are the origins allowed; "*" (exact) allows every origin.
+	AllowOrigins []OriginMatch `yaml:"allowOrigins"`
+	// AllowMethods are the methods allowed (access-control-allow-methods).
+	AllowMethods []string `yaml:"allowMethods,omitempty"`
+	// AllowHeaders are the request headers allowed (access-control-allow-headers).
+	AllowHeaders []string `yaml:"allowHeaders,omitempty"`
+	// ExposeHeaders are the response headers scripts may read (access-control-expose-headers).
+	ExposeHeaders []string `yaml:"exposeHeaders,omitempty"`
+	// MaxAge is how long browsers may cache a preflight answer, in whole seconds ("10m").
+	MaxAge string `yaml:"maxAge,omitempty"`
+	// AllowCredentials lets requests carry cookies and authorization.
+	AllowCredentials bool `yaml:"allowCredentials,omitempty"`
+}
+
+// OriginMatch is one allowed origin: exactly one of Exact and Regex.
+type OriginMatch struct {
+	Exact string `yaml:"exact,omitempty"`
+	Regex string `yaml:"regex,omitempty"`
 }
 
 // RegexRewrite rewrites every match of Pattern in the path to Substitution.
@@ -89,7 +148,7 @@ var retryOnConditions = []string{
 // forwardingOptions are the route options that act on a request forwarded upstream, and so
 // need an upstream or destinations action.
 var forwardingOptions = []string{"prefixRewrite", "regexRewrite", "hostRewrite", "autoHostRewrite", "hostRewriteHeader",
-	"timeout", "idleTimeout", "retries"}
+	"timeout", "idleTimeout", "retries", "mirror", "websocket"}
 
 // checkRouteOptions checks the options of the route at p.
 func (v *validator) checkRouteOptions(s subject, p string, r *Route) {
@@ -153,6 +212,81 @@ func (v *validator) checkRouteOptions(s subject, p string, r *Route) {
 	v.checkDuration(s, op+".idleTimeout", o.IdleTimeout)
 	if o.Retries != nil && s.src.valid(op+".retries") {
 		v.checkRetries(s, op+".retries", o.Retries)
+	}
+	if m := o.Mirror; m != nil && s.src.valid(op+".mirror") {
+		if s.src.valid(op+".mirror.upstream") && v.upstreams[m.Upstream] == nil {
+			v.errorf(s, op+".mirror.upstream", "%s", notDefined(KindUpstream, m.Upstream, v.upstreamNames))
+		}
+		v.checkPercentage(s, op+".mirror.percentage", m.Percentage)
+	}
+	if f := o.Faults; f != nil && s.src.valid(op+".faults") {
+		v.checkFaults(s, op+".faults", f)
+	}
+	if o.CORS != nil && s.src.valid(op+".cors") {
+		v.checkCORS(s, op+".cors", o.CORS)
+	}
+}
+
+func (v *validator) checkFaults(s subject, p string, f *Faults) {
+	if !s.src.has(p+".delay") && !s.src.has(p+".abort") {
+		v.errorf(s, p, "no fault; set delay, abort or both")
+	}
+	if d := f.Delay; d != nil && s.src.valid(p+".delay") {
+		v.checkDuration(s, p+".delay.fixed", d.Fixed)
+		v.checkPercentage(s, p+".delay.percentage", d.Percentage)
+	}
+	if a := f.Abort; a != nil && s.src.valid(p+".abort") {
+		if s.src.valid(p+".abort.status") && (a.Status < 200 || a.Status > 599) {
+			v.errorf(s, p+".abort.status", "status %d is out of range; use 200-599", a.Status)
+		}
+		v.checkPercentage(s, p+".abort.percentage", a.Percentage)
+	}
+}
+
+// checkPercentage checks a share of requests; Envoy counts it in millionths.
+func (v *validator) checkPercentage(s subject, field string, pct float64) {
+	if s.src.valid(field) && (pct <= 0 || pct > 100) {
+		v.errorf(s, field, "percentage %v is out of range; use more than 0 and at most 100 (remove the field for 100)", pct)
+	}
+}
+
+func (v *validator) checkCORS(s subject, p string, c *CORSPolicy) {
+	if s.src.valid(p+".allowOrigins") && len(c.AllowOrigins) == 0 {
+		v.errorf(s, p+".allowOrigins", "no origins; list at least one {exact: https://app.example.com} or {regex: ...}, or {exact: \"*\"} for any")
+	}
+	for i, o := range c.AllowOrigins {
+		op := fmt.Sprintf("%s.allowOrigins[%d]", p, i)
+		if !s.src.valid(op) {
+			continue
+		}
+		switch has, hasRE := s.src.has(op+".exact"), s.src.has(op+".regex"); {
+		case has && hasRE:
+			v.errorf(s, op, "set only one of exact, regex")
+		case !has && !hasRE:
+			v.errorf(s, op, "no origin; set exact or regex")
+		case hasRE:
+			v.checkRegex(s, op+".regex", o.Regex)
+		}
+	}
+	for i, m := range c.AllowMethods {
+		if mp := fmt.Sprintf("%s.allowMethods[%d]", p, i); s.src.valid(mp) && !slices.Contains(httpMethods, m) {
+			v.errorf(s, mp, "unknown method %q; use one of %s%s", excerpt(m), strings.Join(httpMethods, ", "), didYouMean(m, httpMethods))
+		}
+	}
+	for _, list := range []struct {
+		field string
+		names []string
+	}{{p + ".allowHeaders", c.AllowHeaders}, {p + ".exposeHeaders", c.ExposeHeaders}} {
+		for i, h := range list.names {
+			v.checkHeaderName(s, fmt.Sprintf("%s[%d]", list.field, i), h)
+		}
+	}
+	v.checkDuration(s, p+".maxAge", c.MaxAge)
+	if d, err := time.ParseDuration(c.MaxAge); err == nil && s.src.valid(p+".maxAge") && d%time.Second != 0 {
+		v.errorf(s, p+".maxAge", "maxAge %q is not whole seconds, which is all browsers read; round it", excerpt(c.MaxAge))
+	}
+	if s.src.valid(p+".allowCredentials") && !c.AllowCredentials {
+		v.errorf(s, p+".allowCredentials", "allowCredentials: false is the default; remove it")
 	}
 }
 

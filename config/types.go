@@ -81,6 +81,8 @@ type GatewayOptions struct {
 	IdleTimeout string `yaml:"idleTimeout,omitempty"`
 	// RequestTimeout bounds receiving one whole request ("30s").
 	RequestTimeout string `yaml:"requestTimeout,omitempty"`
+	// WebSocket allows WebSocket upgrades on every route; a route's own websocket option wins.
+	WebSocket bool `yaml:"websocket,omitempty"`
 }
 
 // VirtualService is a set of domains and the routes that serve them.
@@ -114,6 +116,8 @@ type VirtualServiceOptions struct {
 	ResponseHeadersToAdd []HeaderValue `yaml:"responseHeadersToAdd,omitempty"`
 	// ResponseHeadersToRemove are removed from the response before it goes to the client.
 	ResponseHeadersToRemove []string `yaml:"responseHeadersToRemove,omitempty"`
+	// CORS answers cross-origin requests for every route that has no CORS policy of its own.
+	CORS *CORSPolicy `yaml:"cors,omitempty"`
 }
 
 // HeaderValue is one header to add.

@@ -17,6 +17,9 @@ func (v *validator) checkVirtualService(vs *VirtualService, noGateways bool) {
 	v.checkDomains(s, vs.Spec.Domains)
 	if o := vs.Spec.Options; o != nil && s.src.valid("spec.options") {
 		v.checkHeaderOptions(s, o)
+		if o.CORS != nil && s.src.valid("spec.options.cors") {
+			v.checkCORS(s, "spec.options.cors", o.CORS)
+		}
 	}
 	v.checkRoutes(s, vs.Spec.Routes)
 	v.checkRateLimitPolicy(s, "spec.rateLimit", vs.Spec.RateLimit, true)

@@ -2,13 +2,23 @@ package translator
 
 import (
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	commonfaultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/common/fault/v3"
+	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
+	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -22,9 +32,36 @@ func applyRouteOptions(o *config.RouteOptions, er *routev3.Route) error {
 	er.RequestHeadersToRemove = slices.Clone(o.RequestHeadersToRemove)
 	er.ResponseHeadersToAdd = append(headersToAdd(o.ResponseHeadersToAdd), headersToSet(o.ResponseHeadersToSet)...)
 	er.ResponseHeadersToRemove = slices.Clone(o.ResponseHeadersToRemove)
+	if o.Faults != nil {
+		f, err := faults(o.Faults)
+		if err != nil {
+			return fmt.Errorf("faults: %w", err)
+		}
+		if err := perFilterConfig(&er.TypedPerFilterConfig, wellknown.Fault, f); err != nil {
+			return err
+		}
+	}
+	if o.CORS != nil {
+		c, err := corsPolicy(o.CORS)
+		if err != nil {
+			return fmt.Errorf("cors: %w", err)
+		}
+		if err := perFilterConfig(&er.TypedPerFilterConfig, wellknown.CORS, c); err != nil {
+			return err
+		}
+	}
 	ra := er.GetRoute()
 	if ra == nil {
 		return nil
+	}
+	if m := o.Mirror; m != nil {
+		ra.RequestMirrorPolicies = []*routev3.RouteAction_RequestMirrorPolicy{{
+			Cluster:         m.Upstream,
+			RuntimeFraction: &corev3.RuntimeFractionalPercent{DefaultValue: percent(m.Percentage)},
+		}}
+	}
+	if o.WebSocket != nil {
+		ra.UpgradeConfigs = []*routev3.RouteAction_UpgradeConfig{{UpgradeType: websocketUpgrade, Enabled: wrapperspb.Bool(*o.WebSocket)}}
 	}
 	switch {
 	case o.PrefixRewrite != "":
@@ -103,4 +140,113 @@ func optionalDuration(field, d string) (*durationpb.Duration, error) {
 		return nil, fmt.Errorf("%s: %w", field, err)
 	}
 	return durationpb.New(parsed), nil
+}
+
+const websocketUpgrade = "websocket"
+
+// trafficFilters are the HTTP filters that route options configure. Every listener has them,
+// inactive until a route or virtual host configures them, so that adding a fault or a CORS
+// policy is a route change that never touches the listener or drains its connections.
+func trafficFilters() ([]*hcmv3.HttpFilter, error) {
+	var out []*hcmv3.HttpFilter
+	for _, f := range []struct {
+		name string
+		cfg  proto.Message
+	}{{wellknown.Fault, &faultv3.HTTPFault{}}, {wellknown.CORS, &corsv3.Cors{}}} {
+		a, err := anypb.New(f.cfg)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &hcmv3.HttpFilter{Name: f.name, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: a}})
+	}
+	return out, nil
+}
+
+// upgradeConfigs lists WebSocket on every listener, so that a route can allow it even when the
+// Gateway does not: Envoy consults a route's upgrade setting only for types its connection
+// manager lists.
+func upgradeConfigs(gw *config.Gateway) []*hcmv3.HttpConnectionManager_UpgradeConfig {
+	enabled := gw.Spec.Options != nil && gw.Spec.Options.WebSocket
+	return []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: websocketUpgrade, Enabled: wrapperspb.Bool(enabled)}}
+}
+
+// perFilterConfig sets the per-route (or per-virtual-host) configuration of one HTTP filter.
+func perFilterConfig(configs *map[string]*anypb.Any, filter string, cfg proto.Message) error {
+	a, err := anypb.New(cfg)
+	if err != nil {
+		return fmt.Errorf("%s: %w", filter, err)
+	}
+	if *configs == nil {
+		*configs = map[string]*anypb.Any{}
+	}
+	(*configs)[filter] = a
+	return nil
+}
+
+// percent converts a validated percentage (0 meaning the default, 100) to Envoy's millionths,
+// which keep four decimal places.
+func percent(p float64) *typev3.FractionalPercent {
+	if p == 0 {
+		p = 100
+	}
+	return &typev3.FractionalPercent{
+		Numerator:   uint32(math.Round(p * 10000)),
+		Denominator: typev3.FractionalPercent_MILLION,
+	}
+}
+
+func faults(f *config.Faults) (*faultv3.HTTPFault, error) {
+	out := &faultv3.HTTPFault{}
+	if d := f.Delay; d != nil {
+		fixed, err := optionalDuration("delay.fixed", d.Fixed)
+		if err != nil {
+			return nil, err
+		}
+		out.Delay = &commonfaultv3.FaultDelay{
+			FaultDelaySecifier: &commonfaultv3.FaultDelay_FixedDelay{FixedDelay: fixed},
+			Percentage:         percent(d.Percentage),
+		}
+	}
+	if a := f.Abort; a != nil {
+		out.Abort = &faultv3.FaultAbort{
+			ErrorType:  &faultv3.FaultAbort_HttpStatus{HttpStatus: uint32(a.Status)},
+			Percentage: percent(a.Percentage),
+		}
+	}
+	return out, nil
+}
+
+func corsPolicy(c *config.CORSPolicy) (*corsv3.CorsPolicy, error) {
+	out := &corsv3.CorsPolicy{
+		AllowMethods:  strings.Join(c.AllowMethods, ","),
+		AllowHeaders:  strings.Join(c.AllowHeaders, ","),
+		ExposeHeaders: strings.Join(c.ExposeHeaders, ","),
+	}
+	for _, o := range c.AllowOrigins {
+		out.AllowOriginStringMatch = append(out.AllowOriginStringMatch, stringMatcher(o.Exact, o.Regex))
+	}
+	if c.MaxAge != "" {
+		d, err := time.ParseDuration(c.MaxAge)
+		if err != nil {
+			return nil, fmt.Errorf("maxAge: %w", err)
+		}
+		// Browsers read whole seconds; validation allows nothing finer.
+		out.MaxAge = strconv.Itoa(int(d / time.Second))
+	}
+	if c.AllowCredentials {
+		out.AllowCredentials = wrapperspb.Bool(true)
+	}
+	return out, nil
+}
+
+// virtualHostCORS sets a VirtualService's CORS policy, which its routes without one inherit.
+func virtualHostCORS(c *config.CORSPolicy, vh *routev3.VirtualHost) error {
+	if c == nil {
+		return nil
+	}
+	p, err := corsPolicy(c)
+	if err != nil {
+		return err
+	}
+	return perFilterConfig(&vh.TypedPerFilterConfig, wellknown.CORS, p)
 }
