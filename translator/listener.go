@@ -19,7 +19,7 @@ import (
 // listener builds the Envoy listener for an HTTP Gateway. Its routes come over RDS under a
 // route configuration of the same name, so a route change never touches the listener and
 // never drains its connections.
-func listener(gw *config.Gateway) (*listenerv3.Listener, error) {
+func listener(gw *config.Gateway, rl rateLimitNeeds) (*listenerv3.Listener, error) {
 	if gw.Spec.Protocol != config.ProtocolHTTP {
 		return nil, fmt.Errorf("protocol %q cannot be translated", gw.Spec.Protocol)
 	}
@@ -39,12 +39,6 @@ func listener(gw *config.Gateway) (*listenerv3.Listener, error) {
 			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: router},
 		}},
 	}
-	traffic, err := trafficFilters()
-	if err != nil {
-		return nil, err
-	}
-	manager.HttpFilters = append(traffic, manager.HttpFilters...)
-	manager.UpgradeConfigs = upgradeConfigs(gw)
 	l := &listenerv3.Listener{
 		Name:    gw.Metadata.Name,
 		Address: socketAddress(gw.Spec.BindAddress, gw.Spec.BindPort),
@@ -53,6 +47,9 @@ func listener(gw *config.Gateway) (*listenerv3.Listener, error) {
 		if err := applyGatewayOptions(o, l, manager); err != nil {
 			return nil, err
 		}
+	}
+	if err := applyRateLimitFilters(gw, rl, manager); err != nil {
+		return nil, fmt.Errorf("rate limits: %w", err)
 	}
 	hcm, err := anypb.New(manager)
 	if err != nil {

@@ -9,12 +9,17 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/portico-gw/portico/config"
+	"github.com/portico-gw/portico/ratelimit"
 )
 
 // routeBuilder resolves the references routes make: Upstreams and delegated RouteTables.
 type routeBuilder struct {
 	cfg       *config.Config
 	upstreams map[string]bool
+	// current is the VirtualService being built, which names the global limits of its routes.
+	current *config.VirtualService
+	// limits collects the global limits of every VirtualService built, by name.
+	limits map[string]ratelimit.Limit
 }
 
 // virtualHost builds the Envoy virtual host for a VirtualService; routes keep their order,
@@ -29,15 +34,16 @@ func (b *routeBuilder) virtualHost(vs *config.VirtualService) (*routev3.VirtualH
 		vh.RequestHeadersToRemove = slices.Clone(o.RequestHeadersToRemove)
 		vh.ResponseHeadersToAdd = headersToAdd(o.ResponseHeadersToAdd)
 		vh.ResponseHeadersToRemove = slices.Clone(o.ResponseHeadersToRemove)
-		if err := virtualHostCORS(o.CORS, vh); err != nil {
-			return nil, fmt.Errorf("cors: %w", err)
-		}
 	}
+	b.current = vs
 	routes, err := b.routes(vs.Spec.Routes, "", nil, nil)
 	if err != nil {
 		return nil, err
 	}
 	vh.Routes = routes
+	if err := b.rateLimitVirtualHost(vs, vh); err != nil {
+		return nil, fmt.Errorf("rate limit: %w", err)
+	}
 	return vh, nil
 }
 
@@ -128,6 +134,9 @@ func (b *routeBuilder) route(r config.Route, name string, parents []config.Route
 		if err := applyRouteOptions(r.Options, er); err != nil {
 			return nil, fmt.Errorf("options: %w", err)
 		}
+	}
+	if err := b.rateLimitRoute(b.current, &r, er); err != nil {
+		return nil, fmt.Errorf("rate limit: %w", err)
 	}
 	return er, nil
 }

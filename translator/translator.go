@@ -13,6 +13,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/portico-gw/portico/config"
+	"github.com/portico-gw/portico/ratelimit"
 )
 
 // Output is the complete set of Envoy resources for one configuration snapshot, each list
@@ -22,6 +23,8 @@ type Output struct {
 	Routes    []*routev3.RouteConfiguration
 	Clusters  []*clusterv3.Cluster
 	Endpoints []*endpointv3.ClusterLoadAssignment
+	// RateLimits are the global limits the rate limit service enforces, sorted by name.
+	RateLimits []ratelimit.Limit
 }
 
 // Translate builds Envoy resources from a configuration that config.Load has validated. It
@@ -44,14 +47,15 @@ func Translate(cfg *config.Config) (*Output, error) {
 	b := &routeBuilder{cfg: cfg, upstreams: upstreams}
 	for _, gw := range cfg.Gateways {
 		var hosts []*routev3.VirtualHost
-		for _, vs := range attached(gw, cfg.VirtualServices) {
+		vss := attached(gw, cfg.VirtualServices)
+		for _, vs := range vss {
 			vh, err := b.virtualHost(vs)
 			if err != nil {
 				return nil, fmt.Errorf("virtual service %q: %w", vs.Metadata.Name, err)
 			}
 			hosts = append(hosts, vh)
 		}
-		l, err := listener(gw)
+		l, err := listener(gw, rateLimitNeedsOf(cfg, vss))
 		if err != nil {
 			return nil, fmt.Errorf("gateway %q: %w", gw.Metadata.Name, err)
 		}
@@ -61,6 +65,7 @@ func Translate(cfg *config.Config) (*Output, error) {
 			VirtualHosts: hosts,
 		})
 	}
+	out.RateLimits = sortedLimits(b.limits)
 	sortBy(out.Listeners, (*listenerv3.Listener).GetName)
 	sortBy(out.Routes, (*routev3.RouteConfiguration).GetName)
 	sortBy(out.Clusters, (*clusterv3.Cluster).GetName)
