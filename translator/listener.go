@@ -39,6 +39,12 @@ func listener(gw *config.Gateway, rl rateLimitNeeds) (*listenerv3.Listener, erro
 			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: router},
 		}},
 	}
+	traffic, err := trafficFilters()
+	if err != nil {
+		return nil, err
+	}
+	manager.HttpFilters = append(traffic, manager.HttpFilters...)
+	manager.UpgradeConfigs = upgradeConfigs(gw)
 	l := &listenerv3.Listener{
 		Name:    gw.Metadata.Name,
 		Address: socketAddress(gw.Spec.BindAddress, gw.Spec.BindPort),

@@ -34,6 +34,9 @@ func (b *routeBuilder) virtualHost(vs *config.VirtualService) (*routev3.VirtualH
 		vh.RequestHeadersToRemove = slices.Clone(o.RequestHeadersToRemove)
 		vh.ResponseHeadersToAdd = headersToAdd(o.ResponseHeadersToAdd)
 		vh.ResponseHeadersToRemove = slices.Clone(o.ResponseHeadersToRemove)
+		if err := virtualHostCORS(o.CORS, vh); err != nil {
+			return nil, fmt.Errorf("cors: %w", err)
+		}
 	}
 	b.current = vs
 	routes, err := b.routes(vs.Spec.Routes, "", nil, nil)
