@@ -45,12 +45,11 @@ type Config struct {
 type Service struct {
 	rlsv3.UnimplementedRateLimitServiceServer
 
-	domain     string
-	store      Store
-	failClosed bool
-	logger     *slog.Logger
-	metrics    *metrics
-	limits     atomic.Pointer[matcher]
+	domain  string
+	backend atomic.Pointer[backend]
+	logger  *slog.Logger
+	metrics *metrics
+	limits  atomic.Pointer[matcher]
 	// now is the clock; tests replace it to move through windows.
 	now func() time.Time
 
@@ -87,16 +86,12 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("rate limit service: %w", err)
 	}
 	s := &Service{
-		domain:     cfg.Domain,
-		store:      cfg.Store,
-		failClosed: cfg.FailClosed,
-		logger:     cfg.Logger,
-		metrics:    met,
-		now:        time.Now,
+		domain:  cfg.Domain,
+		logger:  cfg.Logger,
+		metrics: met,
+		now:     time.Now,
 	}
-	if s.store == nil {
-		s.store = NewMemoryStore()
-	}
+	s.SetStore(cfg.Store, cfg.FailClosed)
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -113,6 +108,23 @@ func (s *Service) SetLimits(limits []Limit) error {
 	}
 	s.limits.Store(m)
 	return nil
+}
+
+// backend is the store and its failure policy, swapped together so that a decision never
+// pairs one store with the other's policy.
+type backend struct {
+	store      Store
+	failClosed bool
+}
+
+// SetStore replaces the store and the failure policy (see Config); a nil store counts in
+// memory. Counts start again in the new store. Checks already running finish on the old store,
+// so a caller closing the old store may see them fail once under the old policy.
+func (s *Service) SetStore(st Store, failClosed bool) {
+	if st == nil {
+		st = NewMemoryStore()
+	}
+	s.backend.Store(&backend{store: st, failClosed: failClosed})
 }
 
 // Status reports the store's health.
@@ -188,9 +200,10 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 		return resp, nil
 	}
 	counts := make([]Count, len(hits))
-	if err := s.store.Add(ctx, s.now(), hits, counts); err != nil {
-		s.storeFailed(err)
-		s.failurePolicy(resp, matched)
+	be := s.backend.Load()
+	if err := be.store.Add(ctx, s.now(), hits, counts); err != nil {
+		s.storeFailed(err, be.failClosed)
+		s.failurePolicy(resp, matched, be.failClosed)
 		return resp, nil
 	}
 	s.storeRecovered()
@@ -246,15 +259,15 @@ func currentLimit(l *Limit) *rlsv3.RateLimitResponse_RateLimit {
 // failurePolicy decides the matched descriptors without counts. Failing open answers OK with no
 // limit, so Envoy emits no RateLimit headers it cannot back; failing closed rejects every
 // descriptor under a non-shadow limit.
-func (s *Service) failurePolicy(resp *rlsv3.RateLimitResponse, matched []decision) {
+func (s *Service) failurePolicy(resp *rlsv3.RateLimitResponse, matched []decision, failClosed bool) {
 	for _, d := range matched {
 		st := &rlsv3.RateLimitResponse_DescriptorStatus{Code: rlsv3.RateLimitResponse_OK}
 		switch {
-		case s.failClosed && !d.limit.Shadow:
+		case failClosed && !d.limit.Shadow:
 			st = &rlsv3.RateLimitResponse_DescriptorStatus{Code: rlsv3.RateLimitResponse_OVER_LIMIT, CurrentLimit: currentLimit(d.limit)}
 			resp.OverallCode = rlsv3.RateLimitResponse_OVER_LIMIT
 			s.metrics.decision(d.limit.Name, "limited")
-		case s.failClosed:
+		case failClosed:
 			s.metrics.decision(d.limit.Name, "shadowed")
 		default:
 			s.metrics.decision(d.limit.Name, "allowed")
@@ -265,7 +278,7 @@ func (s *Service) failurePolicy(resp *rlsv3.RateLimitResponse, matched []decisio
 
 // storeFailed records a failure; only the first of a run is logged, since while the store is
 // down every request fails the same way.
-func (s *Service) storeFailed(err error) {
+func (s *Service) storeFailed(err error, failClosed bool) {
 	s.metrics.storeErrors.Inc()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -277,7 +290,7 @@ func (s *Service) storeFailed(err error) {
 	s.health.Degraded = true
 	s.health.DegradedSince = s.now()
 	policy := "allowing requests (fail open)"
-	if s.failClosed {
+	if failClosed {
 		policy = "rejecting limited requests (fail closed)"
 	}
 	s.logger.Warn("rate limit store failed; "+policy, "error", err)

@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -428,5 +429,26 @@ func TestNewRedisStoreRejectsBadConfig(t *testing.T) {
 				t.Fatalf("got %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestSetStore swaps a failing store failing closed for a memory store failing open: the next
+// checks are counted in the new store, under the new policy.
+func TestSetStore(t *testing.T) {
+	s, _, _ := newTestService(t, Config{Limits: []Limit{perIP(2, Minute)}, Store: unreachableRedis(t), FailClosed: true})
+	if got := check(t, s, desc(KeyRemoteAddress, "192.0.2.1")).OverallCode; got != rlsv3.RateLimitResponse_OVER_LIMIT {
+		t.Fatalf("failing store, fail closed: got %v, want OVER_LIMIT", got)
+	}
+	s.SetStore(nil, false)
+	var got []rlsv3.RateLimitResponse_Code
+	for range 3 {
+		got = append(got, check(t, s, desc(KeyRemoteAddress, "192.0.2.1")).OverallCode)
+	}
+	want := []rlsv3.RateLimitResponse_Code{rlsv3.RateLimitResponse_OK, rlsv3.RateLimitResponse_OK, rlsv3.RateLimitResponse_OVER_LIMIT}
+	if !slices.Equal(got, want) {
+		t.Errorf("after SetStore(memory): %v, want %v", got, want)
+	}
+	if st := s.Status(); st.Degraded {
+		t.Errorf("status after a successful count: %+v, want not degraded", st)
 	}
 }
