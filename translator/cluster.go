@@ -31,6 +31,10 @@ func upstream(u *config.Upstream) (*clusterv3.Cluster, *endpointv3.ClusterLoadAs
 		Name:           u.Metadata.Name,
 		ConnectTimeout: durationpb.New(connectTimeout),
 	}
+	if sn := StatName(u.Metadata.Name); sn != u.Metadata.Name {
+		// Envoy would cut a dotted name short in envoy_cluster_name.
+		c.AltStatName = sn
+	}
 	switch {
 	case u.Spec.Static != nil:
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}

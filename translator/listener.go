@@ -28,7 +28,7 @@ func listener(gw *config.Gateway, rl rateLimitNeeds) (*listenerv3.Listener, erro
 		return nil, err
 	}
 	manager := &hcmv3.HttpConnectionManager{
-		StatPrefix: gw.Metadata.Name,
+		StatPrefix: StatName(gw.Metadata.Name),
 		CodecType:  hcmv3.HttpConnectionManager_AUTO,
 		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
 			RouteConfigName: routeConfigName(gw),

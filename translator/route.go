@@ -26,7 +26,8 @@ type routeBuilder struct {
 // since Envoy takes the first match.
 func (b *routeBuilder) virtualHost(vs *config.VirtualService) (*routev3.VirtualHost, error) {
 	vh := &routev3.VirtualHost{
-		Name:    vs.Metadata.Name,
+		// Envoy names the virtual host's statistics after it, so it is in statistics form.
+		Name:    StatName(vs.Metadata.Name),
 		Domains: append([]string(nil), vs.Spec.Domains...),
 	}
 	if o := vs.Spec.Options; o != nil {
@@ -96,7 +97,9 @@ func (b *routeBuilder) routes(list []config.Route, namePrefix string, parents []
 }
 
 func (b *routeBuilder) route(r config.Route, name string, parents []config.RouteMatch) (*routev3.Route, error) {
-	er := &routev3.Route{Name: name, Match: routeMatch(r.Match, parents)}
+	// The stat prefix turns on Envoy's per-route statistics (requests, status classes,
+	// latency), tagged with the virtual host and route names.
+	er := &routev3.Route{Name: name, StatPrefix: StatName(name), Match: routeMatch(r.Match, parents)}
 	switch {
 	case r.Upstream != "":
 		if !b.upstreams[r.Upstream] {
