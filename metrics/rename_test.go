@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/portico-gw/portico/translator"
 )
 
 // envoyStats is Envoy 1.40's /stats/prometheus after two requests through a Gateway "web.gw",
@@ -104,6 +106,20 @@ func TestUnescapeStatName(t *testing.T) {
 	} {
 		if got := UnescapeStatName(in); got != want {
 			t.Errorf("UnescapeStatName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestStatNamesRoundTrip: what the translator writes into Envoy's statistics comes back as
+// the user wrote it.
+func TestStatNamesRoundTrip(t *testing.T) {
+	for _, name := range []string{"web", "shop.v2", "api/v1.x y", "50%:off", "%2E", "route-0"} {
+		escaped := translator.StatName(name)
+		if strings.ContainsAny(escaped, ".:") {
+			t.Errorf("StatName(%q) = %q still contains '.' or ':'", name, escaped)
+		}
+		if got := UnescapeStatName(escaped); got != name {
+			t.Errorf("UnescapeStatName(StatName(%q)) = %q", name, got)
 		}
 	}
 }
