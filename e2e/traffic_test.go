@@ -2,12 +2,17 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/net/websocket"
 
 	"github.com/portico-gw/portico/config"
 	"github.com/portico-gw/portico/internal/envoytest"
@@ -193,6 +198,185 @@ spec:
 		// machine while staying far below the backend's time.
 		if took < 250*time.Millisecond || took > 2*time.Second {
 			t.Errorf("answered after %s, want between 250ms and 2s", took)
+		}
+	})
+}
+
+// recorder answers with its name and remembers the path and Host of every request it gets.
+type recorder struct {
+	name string
+	mu   sync.Mutex
+	seen []string // "host path"
+}
+
+func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.mu.Lock()
+	r.seen = append(r.seen, req.Host+" "+req.URL.Path)
+	r.mu.Unlock()
+	fmt.Fprintf(w, "%s %s", r.name, req.URL.Path)
+}
+
+func (r *recorder) requests() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.seen)
+}
+
+func TestTrafficPolicies(t *testing.T) {
+	primary, shadow := &recorder{name: "primary"}, &recorder{name: "shadow"}
+	primaryPort, shadowPort := serveBackend(t, primary), serveBackend(t, shadow)
+	wsPort := serveBackend(t, websocket.Handler(func(ws *websocket.Conn) { io.Copy(ws, ws) }))
+	port := envoytest.FreePort(t)
+	startConfig(t, gatewayYAML(port)+`---
+apiVersion: portico.dev/v1
+kind: VirtualService
+metadata: {name: shop}
+spec:
+  options:
+    cors:
+      allowOrigins: [{exact: "https://shop.example.com"}, {regex: 'https://[a-z]+\.shop\.example\.com'}]
+      allowMethods: [GET, POST]
+      allowHeaders: [content-type, x-requested-with]
+      exposeHeaders: [x-request-id]
+      maxAge: 10m
+      allowCredentials: true
+  routes:
+  - match: {prefix: /mirror}
+    upstream: primary
+    options:
+      mirror: {upstream: shadow}
+  - match: {prefix: /abort}
+    upstream: primary
+    options:
+      faults: {abort: {status: 418}}
+  - match: {prefix: /delay}
+    upstream: primary
+    options:
+      faults: {delay: {fixed: 500ms}}
+  - match: {prefix: /public}
+    upstream: primary
+    options:
+      cors: {allowOrigins: [{exact: "*"}], allowMethods: [PUT]}
+  - match: {prefix: /ws}
+    upstream: ws
+    options: {websocket: true}
+  - match: {prefix: /no-ws}
+    upstream: ws
+  - match: {prefix: /}
+    upstream: primary
+`+staticUpstreamYAML("primary", primaryPort)+staticUpstreamYAML("shadow", shadowPort)+staticUpstreamYAML("ws", wsPort))
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	expectBody(t, "", base+"/ready", 200, "primary /ready")
+
+	t.Run("mirror receives copies, the client gets the primary's answer", func(t *testing.T) {
+		const n = 5
+		for i := range n {
+			expect(t, "GET", fmt.Sprintf("%s/mirror/%d", base, i), 200, fmt.Sprintf("primary /mirror/%d", i))
+		}
+		// Envoy sends the copies without waiting for them, so they may arrive after the answers;
+		// it marks them by adding -shadow to the host.
+		host := fmt.Sprintf("127.0.0.1-shadow:%d", port)
+		eventually(t, 5*time.Second, "the shadow upstream sees every mirrored request", func() error {
+			got := shadow.requests()
+			for i := range n {
+				if want := fmt.Sprintf("%s /mirror/%d", host, i); !slices.Contains(got, want) {
+					return fmt.Errorf("missing %q in %q", want, got)
+				}
+			}
+			if len(got) != n {
+				return fmt.Errorf("got %d requests, want %d: %q", len(got), n, got)
+			}
+			return nil
+		})
+	})
+	t.Run("abort fault answers with its status instead of the upstream", func(t *testing.T) {
+		before := len(primary.requests())
+		for range 3 {
+			if r := send(t, "GET", base+"/abort"); r.status != 418 {
+				t.Errorf("got %d %q, want 418", r.status, r.body)
+			}
+		}
+		if after := len(primary.requests()); after != before {
+			t.Errorf("the upstream saw %d aborted requests, want none", after-before)
+		}
+	})
+	t.Run("delay fault adds its latency", func(t *testing.T) {
+		began := time.Now()
+		expect(t, "GET", base+"/delay", 200, "primary /delay")
+		if took := time.Since(began); took < 450*time.Millisecond || took > 3*time.Second {
+			t.Errorf("answered after %s, want about 500ms", took)
+		}
+		began = time.Now()
+		expect(t, "GET", base+"/other", 200, "primary /other")
+		if took := time.Since(began); took > 400*time.Millisecond {
+			t.Errorf("an undelayed route took %s", took)
+		}
+	})
+	t.Run("CORS preflight is answered by the gateway", func(t *testing.T) {
+		before := len(primary.requests())
+		r := send(t, "OPTIONS", base+"/cart", "Origin: https://app.shop.example.com", "Access-Control-Request-Method: POST")
+		want := map[string]string{
+			"Access-Control-Allow-Origin":      "https://app.shop.example.com",
+			"Access-Control-Allow-Methods":     "GET,POST",
+			"Access-Control-Allow-Headers":     "content-type,x-requested-with",
+			"Access-Control-Max-Age":           "600",
+			"Access-Control-Allow-Credentials": "true",
+		}
+		if r.status != 200 {
+			t.Errorf("preflight got %d %q, want 200", r.status, r.body)
+		}
+		for k, v := range want {
+			if got := r.header.Get(k); got != v {
+				t.Errorf("%s = %q, want %q", k, got, v)
+			}
+		}
+		if after := len(primary.requests()); after != before {
+			t.Errorf("the preflight reached the upstream")
+		}
+		// An actual request from an allowed origin is told which headers it may read.
+		r = send(t, "GET", base+"/cart", "Origin: https://shop.example.com")
+		if r.header.Get("Access-Control-Allow-Origin") != "https://shop.example.com" || r.header.Get("Access-Control-Expose-Headers") != "x-request-id" {
+			t.Errorf("simple request headers %v, want allow-origin and expose-headers", r.header)
+		}
+		// Another origin gets no permission.
+		r = send(t, "OPTIONS", base+"/cart", "Origin: https://evil.example", "Access-Control-Request-Method: POST")
+		if got := r.header.Get("Access-Control-Allow-Origin"); got != "" {
+			t.Errorf("disallowed origin got access-control-allow-origin %q", got)
+		}
+	})
+	t.Run("a route's CORS policy replaces the VirtualService's", func(t *testing.T) {
+		r := send(t, "OPTIONS", base+"/public", "Origin: https://evil.example", "Access-Control-Request-Method: PUT")
+		if got := r.header.Get("Access-Control-Allow-Origin"); got != "https://evil.example" {
+			t.Errorf("access-control-allow-origin = %q, want the origin (any is allowed)", got)
+		}
+		if got := r.header.Get("Access-Control-Allow-Methods"); got != "PUT" {
+			t.Errorf("access-control-allow-methods = %q, want PUT", got)
+		}
+	})
+	t.Run("WebSocket echo through the gateway", func(t *testing.T) {
+		ws, err := websocket.Dial(fmt.Sprintf("ws://127.0.0.1:%d/ws", port), "", "http://localhost/")
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		defer ws.Close()
+		ws.SetDeadline(time.Now().Add(5 * time.Second))
+		for _, msg := range []string{"hello", "again"} {
+			if err := websocket.Message.Send(ws, msg); err != nil {
+				t.Fatal(err)
+			}
+			var got string
+			if err := websocket.Message.Receive(ws, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got != msg {
+				t.Errorf("echo %q, want %q", got, msg)
+			}
+		}
+	})
+	t.Run("without websocket the upgrade is refused", func(t *testing.T) {
+		_, err := websocket.Dial(fmt.Sprintf("ws://127.0.0.1:%d/no-ws", port), "", "http://localhost/")
+		if err == nil || !strings.Contains(err.Error(), "bad status") {
+			t.Errorf("dial: %v, want the upgrade refused", err)
 		}
 	})
 }
