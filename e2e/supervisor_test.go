@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portico-gw/portico/controller"
 	"github.com/portico-gw/portico/internal/envoytest"
 	"github.com/portico-gw/portico/internal/syncbuf"
 )
@@ -286,6 +288,54 @@ func TestPortInUse(t *testing.T) {
 	}
 }
 
+// load sends requests to url from three clients without a pause until wait is called or
+// the bound d has passed, counting those not answered 200 with body.
+type load struct {
+	ok, failed atomic.Int64
+	firstErr   atomic.Value
+	wg         sync.WaitGroup
+}
+
+func startLoad(t *testing.T, url, body string, d time.Duration) *load {
+	t.Helper()
+	kc := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 5 * time.Second}
+	t.Cleanup(kc.CloseIdleConnections)
+	l := &load{}
+	deadline := time.Now().Add(d)
+	for range 3 {
+		l.wg.Go(func() {
+			for time.Now().Before(deadline) {
+				resp, err := kc.Get(url)
+				if err == nil {
+					got, rerr := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if rerr == nil && resp.StatusCode == 200 && string(got) == body {
+						l.ok.Add(1)
+						continue
+					}
+					err = fmt.Errorf("%d %q %v", resp.StatusCode, got, rerr)
+				}
+				l.failed.Add(1)
+				l.firstErr.CompareAndSwap(nil, err.Error())
+			}
+		})
+	}
+	return l
+}
+
+// check waits for the load to end and fails t if any request failed or too few were sent to
+// cover what happened meanwhile.
+func (l *load) check(t *testing.T, during string) {
+	t.Helper()
+	l.wg.Wait()
+	if l.failed.Load() != 0 {
+		t.Errorf("%d of %d requests failed during %s; first: %v", l.failed.Load(), l.failed.Load()+l.ok.Load(), during, l.firstErr.Load())
+	}
+	if l.ok.Load() < 100 {
+		t.Errorf("only %d requests succeeded: the load did not cover %s", l.ok.Load(), during)
+	}
+}
+
 // TestHotRestartUnderLoad: SIGUSR1 replaces Envoy by hot restart while requests flow without
 // a pause; none fails, and a new process serves.
 func TestHotRestartUnderLoad(t *testing.T) {
@@ -297,51 +347,30 @@ func TestHotRestartUnderLoad(t *testing.T) {
 	expectBody(t, "", url, 200, "steady")
 	before := p.envoyPID()
 
-	kc := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 5 * time.Second}
-	t.Cleanup(kc.CloseIdleConnections)
-	var ok, failed atomic.Int64
-	var firstErr atomic.Value
-	deadline := time.Now().Add(3 * time.Second) // bounded load
-	var wg sync.WaitGroup
-	for range 3 {
-		wg.Go(func() {
-			for time.Now().Before(deadline) {
-				resp, err := kc.Get(url)
-				if err == nil {
-					body, rerr := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if rerr == nil && resp.StatusCode == 200 && string(body) == "steady" {
-						ok.Add(1)
-						continue
-					}
-					err = fmt.Errorf("%d %q %v", resp.StatusCode, body, rerr)
-				}
-				failed.Add(1)
-				firstErr.CompareAndSwap(nil, err.Error())
-			}
-		})
-	}
-	time.Sleep(300 * time.Millisecond)
+	l := startLoad(t, url, "steady", 3*time.Second) // bounded load
+	time.Sleep(300 * time.Millisecond)              // let the load run before the restart
 	if err := p.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
-	wg.Wait()
+	l.check(t, "the hot restart")
 
+	p.waitHotRestart(before)
+	expectBody(t, "", url, 200, "steady")
+}
+
+// waitHotRestart waits until a hot restart has replaced the Envoy with pid before, and until
+// that Envoy has exited.
+func (p *portico) waitHotRestart(before int) {
+	t := p.t
+	t.Helper()
 	eventually(t, 10*time.Second, "the hot restart completes", func() error {
 		if !strings.Contains(p.stderr.String(), "hot restart done") {
 			return errors.New("no hot restart message yet")
 		}
 		return nil
 	})
-	after := p.envoyPID()
-	if after == before {
+	if after := p.envoyPID(); after == before {
 		t.Errorf("envoy pid is still %d after the hot restart", before)
-	}
-	if failed.Load() != 0 {
-		t.Errorf("%d of %d requests failed during the hot restart; first: %v", failed.Load(), failed.Load()+ok.Load(), firstErr.Load())
-	}
-	if ok.Load() < 100 {
-		t.Errorf("only %d requests succeeded: the load did not cover the restart", ok.Load())
 	}
 	eventually(t, 10*time.Second, "the previous epoch exits", func() error {
 		if !processGone(before) {
@@ -349,7 +378,149 @@ func TestHotRestartUnderLoad(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// envoyArg returns the value after flag on the command line of process pid.
+func envoyArg(t *testing.T, pid int, flag string) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		t.Fatalf("read envoy's command line: %v", err)
+	}
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	for i, a := range args {
+		if a == flag && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	t.Fatalf("envoy %d runs without %s: %q", pid, flag, args)
+	return ""
+}
+
+func proxyYAML(concurrency int, logLevel string) string {
+	return fmt.Sprintf(`---
+apiVersion: portico.dev/v1
+kind: Proxy
+metadata: {name: envoy}
+spec: {concurrency: %d, logLevel: %s, drainTimeout: 1s}
+`, concurrency, logLevel)
+}
+
+// TestProxySettingsHotRestart: the Proxy document overrides the flags at start, and changing
+// its concurrency in the file under continuous load replaces Envoy by hot restart with the new
+// --concurrency, failing no request. A change that leaves the settings alone restarts nothing.
+func TestProxySettingsHotRestart(t *testing.T) {
+	port := envoytest.FreePort(t)
+	cfg := filepath.Join(t.TempDir(), "portico.yaml")
+	writeFile(t, cfg, gatewayYAML(port)+directVS("steady")+proxyYAML(1, "info"))
+	// The flags say warning; the document's info wins.
+	p := startReady(t, cfg, "--envoy-log-level", "warning")
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	expectBody(t, "", url, 200, "steady")
+	before := p.envoyPID()
+	if got := envoyArg(t, before, "-l"); got != "info" {
+		t.Errorf("envoy started with -l %s, want the Proxy document's info over the flag's warning", got)
+	}
+	if got := envoyArg(t, before, "--concurrency"); got != "1" {
+		t.Fatalf("envoy started with --concurrency %s, want 1", got)
+	}
+
+	// A change elsewhere in the file applies without a new Envoy.
+	writeFile(t, cfg, gatewayYAML(port)+directVS("steady ")+proxyYAML(1, "info"))
+	expectBody(t, "", url, 200, "steady ")
+	if strings.Contains(p.stderr.String(), "hot restarting envoy") || p.envoyPID() != before {
+		t.Fatal("a configuration change with the same Proxy settings restarted envoy")
+	}
+	writeFile(t, cfg, gatewayYAML(port)+directVS("steady")+proxyYAML(1, "info"))
+	expectBody(t, "", url, 200, "steady")
+
+	l := startLoad(t, url, "steady", 3*time.Second) // bounded load
+	time.Sleep(300 * time.Millisecond)              // let the load run before the change
+	writeFile(t, cfg, gatewayYAML(port)+directVS("steady")+proxyYAML(2, "info"))
+	l.check(t, "the hot restart for concurrency 2")
+
+	p.waitHotRestart(before)
+	after := p.envoyPID()
+	if got := envoyArg(t, after, "--concurrency"); got != "2" {
+		t.Errorf("the new envoy runs with --concurrency %s, want 2", got)
+	}
+	if !strings.Contains(p.stderr.String(), "concurrency=\"1 -> 2\"") {
+		t.Errorf("the log does not say which setting changed:\n%s", p.stderr)
+	}
+	expectBody(t, "", url, 200, "steady")
+}
+
+// TestNewGatewayPortInUse: a reload adding a Gateway on a port another process holds is
+// rejected as a whole, naming the port, the Gateway and its line; the running Gateway keeps
+// serving, and once the port is free the same change applies.
+func TestNewGatewayPortInUse(t *testing.T) {
+	port := envoytest.FreePort(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { taken.Close() })
+	takenPort := taken.Addr().(*net.TCPAddr).Port
+	adminAddr := fmt.Sprintf("127.0.0.1:%d", envoytest.FreePort(t))
+
+	cfg := filepath.Join(t.TempDir(), "portico.yaml")
+	writeFile(t, cfg, gatewayYAML(port)+directVS("steady"))
+	p := startReady(t, cfg, "--admin-address", adminAddr)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	expectBody(t, "", url, 200, "steady")
+
+	second := fmt.Sprintf(`---
+apiVersion: portico.dev/v1
+kind: Gateway
+metadata: {name: second}
+spec: {bindAddress: 127.0.0.1, bindPort: %d}
+`, takenPort)
+	change := gatewayYAML(port) + directVS("changed") + second
+	writeFile(t, cfg, change)
+	wants := []string{
+		fmt.Sprintf("at=%s:17:42 ", cfg),
+		fmt.Sprintf(`Gateway \"second\" spec.bindPort: port %d on 127.0.0.1 is already in use by another process`, takenPort),
+	}
+	eventually(t, 15*time.Second, "the reload is rejected, naming the port", func() error {
+		for _, want := range wants {
+			if !strings.Contains(p.stderr.String(), want) {
+				return fmt.Errorf("no log line with %q", want)
+			}
+		}
+		return nil
+	})
+	var st controller.Status
+	code, body, err := get("", "http://"+adminAddr+"/status")
+	if err != nil || code != 200 {
+		t.Fatalf("GET /status = %d, %v", code, err)
+	}
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.LastReload == nil || st.LastReload.Result != controller.ResultInvalid {
+		t.Errorf("last reload = %+v, want %s", st.LastReload, controller.ResultInvalid)
+	}
+	found := false
+	for _, r := range st.Resources {
+		if r.Kind == "Gateway" && r.Name == "second" {
+			found = true
+			if r.State != controller.StateRejected || len(r.Reasons) == 0 || !strings.Contains(r.Reasons[0], strconv.Itoa(takenPort)) {
+				t.Errorf("gateway second status = %+v, want rejected naming port %d", r, takenPort)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no status for gateway second: %+v", st.Resources)
+	}
+	// Nothing of the change applied: the old body is still served.
+	if code, got, err := get("", url); err != nil || code != 200 || got != "steady" {
+		t.Errorf("GET %s = %d %q %v; want the previous configuration's 200 \"steady\"", url, code, got, err)
+	}
+
+	taken.Close()
+	writeFile(t, cfg, change+"# saved again\n")
+	expectBody(t, "", url, 200, "changed")
+	expectBody(t, "", fmt.Sprintf("http://127.0.0.1:%d/", takenPort), 200, "changed")
 }
 
 // TestStaleEnvoyIsKilled leaves an Envoy behind in a state directory, with its pid file and
