@@ -42,7 +42,7 @@ type LocalRateLimit struct {
 	Interval string `yaml:"interval"`
 	// Burst is the bucket's size, at least Requests. Default: Requests.
 	Burst int `yaml:"burst,omitempty"`
-	// Status is the HTTP status of a rejected request (400-599). Default 429.
+	// Status is the HTTP status of a rejected request, a 4xx or 5xx. Default 429.
 	Status int `yaml:"status,omitempty"`
 	// RateLimitHeaders adds x-ratelimit-limit, -remaining and -reset to responses. Default true.
 	RateLimitHeaders *bool `yaml:"rateLimitHeaders,omitempty"`
@@ -98,6 +98,10 @@ const (
 
 // RateLimitUnits are the units a global limit can be written in.
 var RateLimitUnits = []string{"second", "minute", "hour", "day"}
+
+// limitedStatuses are the 4xx and 5xx statuses Envoy's HttpStatus can carry.
+var limitedStatuses = []int{400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417,
+	421, 422, 423, 424, 426, 428, 429, 431, 500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511}
 
 // minLocalInterval is the shortest token bucket fill interval Envoy accepts.
 const minLocalInterval = 50 * time.Millisecond
@@ -261,8 +265,8 @@ func (v *validator) checkLocalRateLimit(s subject, p string, l *LocalRateLimit) 
 	if s.src.valid(p+".burst") && s.src.valid(p+".requests") && (l.Burst < l.Requests || l.Burst > math.MaxUint32) {
 		v.errorf(s, p+".burst", "burst %d is smaller than requests %d: the bucket could never hold one interval's tokens; raise it or remove burst", l.Burst, l.Requests)
 	}
-	if s.src.valid(p+".status") && (l.Status < 400 || l.Status > 599) {
-		v.errorf(s, p+".status", "status %d is not an error status; use 400-599 (default 429)", l.Status)
+	if s.src.valid(p+".status") && !slices.Contains(limitedStatuses, l.Status) {
+		v.errorf(s, p+".status", "status %d is not an HTTP error status Envoy can answer; use 429 (the default), 503 or another 4xx or 5xx status", l.Status)
 	}
 }
 
