@@ -50,6 +50,7 @@ func (v *validator) checkGateway(g *Gateway) {
 		v.checkGatewayOptions(s, o)
 	}
 	v.checkGatewayRateLimit(s, g.Spec.RateLimit, firstRedisOwner(v.cfg.Gateways))
+	v.checkAccessLog(s, g.Spec.AccessLog)
 }
 
 func (v *validator) checkGatewayOptions(s subject, o *GatewayOptions) {

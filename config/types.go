@@ -66,6 +66,8 @@ type GatewaySpec struct {
 	Options *GatewayOptions `yaml:"options,omitempty"`
 	// RateLimit limits the whole Gateway and chooses where global limits count.
 	RateLimit *GatewayRateLimit `yaml:"rateLimit,omitempty"`
+	// AccessLog writes a JSON line per request; see docs/observability.md. Default: none.
+	AccessLog *AccessLog `yaml:"accessLog,omitempty"`
 }
 
 // GatewayOptions tune a Gateway's HTTP connection manager. Absent fields keep Envoy's defaults.
@@ -256,6 +258,9 @@ type UpstreamSpec struct {
 	Static *StaticUpstream `yaml:"static,omitempty"`
 	// DNS lists hosts by name; Envoy resolves them and follows changes.
 	DNS *DNSUpstream `yaml:"dns,omitempty"`
+
+	// Options tune connections, load balancing, health checking and limits.
+	Options *UpstreamOptions `yaml:"options,omitempty"`
 }
 
 // StaticUpstream lists the backend hosts by IP address.
