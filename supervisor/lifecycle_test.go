@@ -61,7 +61,7 @@ func TestHotRestartUnderLoad(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	want := Settings{Concurrency: 1, LogLevel: "warning"}
+	want := Settings{Concurrency: 1, LogLevel: "warning", DrainTimeout: 2 * time.Second}
 	if err := rs.HotRestart(ctx, want); err != nil {
 		close(stop)
 		wg.Wait()
@@ -93,8 +93,9 @@ func TestHotRestartUnderLoad(t *testing.T) {
 	if got := rs.Settings(); got != want {
 		t.Errorf("Settings() = %+v after the hot restart, want %+v", got, want)
 	}
-	if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", after)); err != nil || !strings.Contains(string(cmdline), "-l\x00warning\x00") {
-		t.Errorf("new envoy's command line %q (%v) lacks -l warning", cmdline, err)
+	if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", after)); err != nil || !strings.Contains(string(cmdline), "-l\x00warning\x00") ||
+		!strings.Contains(string(cmdline), "--drain-time-s\x002\x00") {
+		t.Errorf("new envoy's command line %q (%v) lacks -l warning or --drain-time-s 2", cmdline, err)
 	}
 	if got := readPIDFile(t, opts.RunDir); got != after {
 		t.Errorf("pid file holds %d after the old epoch exited, want the new epoch %d", got, after)
