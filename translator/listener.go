@@ -45,6 +45,9 @@ func listener(gw *config.Gateway, rl rateLimitNeeds) (*listenerv3.Listener, erro
 	}
 	manager.HttpFilters = append(traffic, manager.HttpFilters...)
 	manager.UpgradeConfigs = upgradeConfigs(gw)
+	if manager.AccessLog, err = accessLogs(gw.Spec.AccessLog); err != nil {
+		return nil, fmt.Errorf("access log: %w", err)
+	}
 	l := &listenerv3.Listener{
 		Name:    gw.Metadata.Name,
 		Address: socketAddress(gw.Spec.BindAddress, gw.Spec.BindPort),
