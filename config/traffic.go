@@ -55,6 +55,9 @@ type RouteOptions struct {
 	// WebSocket allows (true) or refuses (false) WebSocket upgrades on this route, whatever the
 	// Gateway's websocket option says.
 	WebSocket *bool `yaml:"websocket,omitempty"`
+	// HashPolicy says what a ringHash or maglev Upstream hashes to pick a host, so that requests
+	// with the same inputs reach the same host.
+	HashPolicy []HashPolicy `yaml:"hashPolicy,omitempty"`
 }
 
 // Mirror sends a copy of a share of the requests to another Upstream (shadowing).
@@ -148,7 +151,7 @@ var retryOnConditions = []string{
 // forwardingOptions are the route options that act on a request forwarded upstream, and so
 // need an upstream or destinations action.
 var forwardingOptions = []string{"prefixRewrite", "regexRewrite", "hostRewrite", "autoHostRewrite", "hostRewriteHeader",
-	"timeout", "idleTimeout", "retries", "mirror", "websocket"}
+	"timeout", "idleTimeout", "retries", "mirror", "websocket", "hashPolicy"}
 
 // checkRouteOptions checks the options of the route at p.
 func (v *validator) checkRouteOptions(s subject, p string, r *Route) {
@@ -224,6 +227,9 @@ func (v *validator) checkRouteOptions(s subject, p string, r *Route) {
 	}
 	if o.CORS != nil && s.src.valid(op+".cors") {
 		v.checkCORS(s, op+".cors", o.CORS)
+	}
+	if forwards {
+		v.checkHashPolicy(s, p, r)
 	}
 }
 

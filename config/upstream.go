@@ -15,7 +15,8 @@ func (v *validator) checkUpstream(u *Upstream) {
 	}
 	// The discovery types are the fields of UpstreamSpec, so a new one is checked here as soon
 	// as it is added to the schema.
-	types := structInfoOf(reflect.TypeFor[UpstreamSpec]()).names
+	types := slices.DeleteFunc(slices.Clone(structInfoOf(reflect.TypeFor[UpstreamSpec]()).names),
+		func(f string) bool { return slices.Contains(upstreamSettings, f) })
 	var set []string
 	for _, t := range types {
 		if u.Source.has("spec." + t) {
@@ -34,6 +35,7 @@ func (v *validator) checkUpstream(u *Upstream) {
 	if u.Spec.DNS != nil && u.Source.valid("spec.dns") {
 		v.checkDNSHosts(s, u.Spec.DNS)
 	}
+	v.checkUpstreamOptions(s, u.Spec.Options)
 }
 
 func (v *validator) checkStaticHosts(s subject, st *StaticUpstream) {

@@ -60,6 +60,7 @@ func applyRouteOptions(o *config.RouteOptions, er *routev3.Route) error {
 			RuntimeFraction: &corev3.RuntimeFractionalPercent{DefaultValue: percent(m.Percentage)},
 		}}
 	}
+	ra.HashPolicy = hashPolicies(o.HashPolicy)
 	if o.WebSocket != nil {
 		ra.UpgradeConfigs = []*routev3.RouteAction_UpgradeConfig{{UpgradeType: websocketUpgrade, Enabled: wrapperspb.Bool(*o.WebSocket)}}
 	}
