@@ -29,8 +29,27 @@ const DefaultAddress = "127.0.0.1:9700"
 // StatusFunc returns the current status.
 type StatusFunc func() controller.Status
 
-// Handler serves /readyz, /status and /metrics from status.
-func Handler(status StatusFunc) http.Handler {
+// Options say what the admin API reports on. Only Status is required.
+type Options struct {
+	Status StatusFunc
+	// Metrics gathers Portico's own metrics beyond those derived from the status, such as the
+	// xDS exchange's.
+	Metrics prometheus.Gatherer
+	// Envoy gathers Envoy's statistics at scrape time.
+	Envoy prometheus.Gatherer
+	// EnvoyRestarts returns how often Envoy was started again after exiting on its own, and
+	// how many hot restarts completed.
+	EnvoyRestarts func() (restarts, hotRestarts int)
+	// Version is Portico's version, for portico_build_info.
+	Version string
+}
+
+// Handler serves /readyz, /status and /metrics from status alone.
+func Handler(status StatusFunc) http.Handler { return New(Options{Status: status}) }
+
+// New serves /readyz, /status and /metrics (Portico's metrics and Envoy's, in one exposition).
+func New(o Options) http.Handler {
+	status := o.Status
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		st := status()
@@ -49,8 +68,15 @@ func Handler(status StatusFunc) http.Handler {
 		_ = enc.Encode(status()) // a write error means the client went away
 	})
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(statusCollector{status})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	reg.MustRegister(statusCollector{status: status, restarts: o.EnvoyRestarts, version: o.Version})
+	gatherers := prometheus.Gatherers{reg}
+	for _, g := range []prometheus.Gatherer{o.Metrics, o.Envoy} {
+		if g != nil {
+			gatherers = append(gatherers, g)
+		}
+	}
+	// ContinueOnError: a metric that fails to gather must not take every other one down.
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	return mux
 }
 
