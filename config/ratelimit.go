@@ -13,8 +13,9 @@ import (
 type GatewayRateLimit struct {
 	// Local is a token bucket for every request this Gateway receives, whatever its host.
 	Local *LocalRateLimit `yaml:"local,omitempty"`
-	// Body replaces the body of every answer this Gateway gives to a rate-limited request,
-	// local or global. Default: Envoy's short text.
+	// Body replaces the body of every answer this Gateway gives to a rate-limited request:
+	// every global rejection, and local rejections with status 429. Default: Envoy's short
+	// text.
 	Body string `yaml:"body,omitempty"`
 	// Redis makes global limits count in a Redis shared by several Portico instances, which
 	// then enforce one combined limit. Without it counters are kept in this process. The store

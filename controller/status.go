@@ -58,6 +58,8 @@ type Status struct {
 	LastReload *ReloadStatus     `json:"lastReload,omitempty"`
 	Reloads    map[string]uint64 `json:"reloads"`
 	Resources  []ResourceStatus  `json:"resources"`
+	// RateLimit is the global rate limit service's health; nil when it does not run.
+	RateLimit *RateLimitStatus `json:"rateLimit,omitempty"`
 }
 
 // EnvoyStatus describes the Envoy Portico serves.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"time"
 
@@ -155,10 +156,24 @@ func applyRateLimitFilters(gw *config.Gateway, needs rateLimitNeeds, hcm *hcmv3.
 	}
 	hcm.HttpFilters = append(filters, hcm.HttpFilters...)
 	if rl != nil && rl.Body != "" {
-		// Both local and global rejections carry the RL response flag.
+		// Global rejections carry the RL response flag; local ones carry no flag, but Envoy
+		// itself answers 429 for nothing else, and mappers see only Envoy's own answers.
 		hcm.LocalReplyConfig = &hcmv3.LocalReplyConfig{Mappers: []*hcmv3.ResponseMapper{{
-			Filter: &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_ResponseFlagFilter{
-				ResponseFlagFilter: &accesslogv3.ResponseFlagFilter{Flags: []string{"RL"}},
+			Filter: &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_OrFilter{
+				OrFilter: &accesslogv3.OrFilter{Filters: []*accesslogv3.AccessLogFilter{
+					{FilterSpecifier: &accesslogv3.AccessLogFilter_ResponseFlagFilter{
+						ResponseFlagFilter: &accesslogv3.ResponseFlagFilter{Flags: []string{"RL"}},
+					}},
+					{FilterSpecifier: &accesslogv3.AccessLogFilter_StatusCodeFilter{
+						StatusCodeFilter: &accesslogv3.StatusCodeFilter{Comparison: &accesslogv3.ComparisonFilter{
+							Op: accesslogv3.ComparisonFilter_EQ,
+							Value: &corev3.RuntimeUInt32{
+								DefaultValue: http.StatusTooManyRequests,
+								RuntimeKey:   "portico.rate_limit_body_status",
+							},
+						}},
+					}},
+				}},
 			}},
 			Body: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: rl.Body}},
 		}}}

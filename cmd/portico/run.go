@@ -127,6 +127,11 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	if err != nil {
 		return err
 	}
+	limiter, err := newRateLimiter(logger, ctrl.Current())
+	if err != nil {
+		return err
+	}
+	defer limiter.close()
 	// Listen before Envoy starts, so that a taken admin port fails the start at once and
 	// /readyz answers "not ready" while Envoy is starting.
 	adminListener, err := admin.Listen(o.adminAddress)
@@ -155,6 +160,7 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 		status := func() controller.Status {
 			st := ctrl.Status()
 			st.Envoy.Version = envoy.Version
+			st.RateLimit = limiter.status()
 			return st
 		}
 		if err := admin.Serve(ctx, logger, adminListener, admin.Handler(status)); err != nil {
@@ -168,8 +174,17 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	sock := filepath.Join(sockDir, "xds.sock")
 	xdsDone := make(chan error, 1)
 	go func() { xdsDone <- xsrv.Serve(xdsCtx, sock) }()
+	// The rate limit service, like the xDS server, answers until Envoy has drained.
+	rlSock, serveRateLimits, err := limiter.listen(sockDir)
+	if err != nil {
+		stopXDS()
+		<-xdsDone
+		return err
+	}
+	rlDone := make(chan error, 1)
+	go func() { rlDone <- serveRateLimits(xdsCtx) }()
 
-	bs, err := bootstrap.Build(bootstrap.Options{NodeID: nodeID, Cluster: nodeID, XDSSocket: sock})
+	bs, err := bootstrap.Build(bootstrap.Options{NodeID: nodeID, Cluster: nodeID, XDSSocket: sock, RateLimitSocket: rlSock})
 	if err != nil {
 		return fmt.Errorf("build envoy bootstrap: %w", err)
 	}
@@ -204,6 +219,7 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	reload := func() {
 		ctrl.Reload(ctx)
 		applyProxySettings(ctx, logger, sup, o, ctrl.Current())
+		limiter.reload(ctrl.Current())
 	}
 	if watcher != nil {
 		go func() {
@@ -221,6 +237,9 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	stopXDS()
 	if xerr := <-xdsDone; xerr != nil && err == nil {
 		err = xerr
+	}
+	if rerr := <-rlDone; rerr != nil && err == nil {
+		err = rerr
 	}
 	if err == nil {
 		logger.Info("stopped")

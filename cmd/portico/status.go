@@ -99,6 +99,9 @@ func printStatus(w io.Writer, st controller.Status) error {
 			fmt.Fprintf(w, "  %s\n", problemText(p))
 		}
 	}
+	if rl := st.RateLimit; rl != nil {
+		fmt.Fprintf(w, "rate limits: %s\n", rateLimitLine(rl))
+	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "KIND\tNAME\tSTATE\tREASONS")
@@ -107,4 +110,17 @@ func printStatus(w io.Writer, st controller.Status) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Kind, r.Name, r.State, reasons)
 	}
 	return tw.Flush()
+}
+
+// rateLimitLine summarises the global rate limit service, loudly when its store fails.
+func rateLimitLine(rl *controller.RateLimitStatus) string {
+	line := fmt.Sprintf("%d global, counted in %s (fail %s)", rl.Limits, rl.Store, rl.FailureMode)
+	if rl.Degraded {
+		line += "; DEGRADED"
+		if rl.DegradedSince != nil {
+			line += " since " + rl.DegradedSince.Local().Format(time.DateTime)
+		}
+		line += fmt.Sprintf(", requests decided by the failure mode: %s", rl.LastError)
+	}
+	return line
 }
