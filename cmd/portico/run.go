@@ -13,12 +13,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/portico-gw/portico/admin"
 	"github.com/portico-gw/portico/config"
 	"github.com/portico-gw/portico/controller"
 	bootstrap "github.com/portico-gw/portico/envoy-bootstrap"
+	"github.com/portico-gw/portico/metrics"
 	"github.com/portico-gw/portico/supervisor"
 	"github.com/portico-gw/portico/xds"
 )
@@ -121,6 +123,8 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 		defer watcher.Close()
 	}
 	xsrv := xds.New(logger, nodeID)
+	porticoMetrics := prometheus.NewRegistry()
+	xsrv.SetObserver(metrics.NewXDS(porticoMetrics))
 	ctrl := controller.New(controller.Options{Read: src.Read, XDS: xsrv, Logger: logger, StateDir: stateDir,
 		SourceID: sourceID(src), Strict: o.strict, Preflight: newGatewayPorts})
 	gen, err := ctrl.Start(ctx)
@@ -153,20 +157,12 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 		return err
 	}
 
-	go func() {
-		if adminListener == nil {
-			return
-		}
-		status := func() controller.Status {
-			st := ctrl.Status()
-			st.Envoy.Version = envoy.Version
-			st.RateLimit = limiter.status()
-			return st
-		}
-		if err := admin.Serve(ctx, logger, adminListener, admin.Handler(status)); err != nil {
-			logger.Error("admin API stopped", "error", err.Error())
-		}
-	}()
+	status := func() controller.Status {
+		st := ctrl.Status()
+		st.Envoy.Version = envoy.Version
+		st.RateLimit = limiter.status()
+		return st
+	}
 
 	// The xDS server outlives Envoy's drain: it stops only after the supervisor returns.
 	xdsCtx, stopXDS := context.WithCancel(context.WithoutCancel(ctx))
@@ -204,6 +200,9 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 		DrainTimeout:  settings.DrainTimeout,
 		Logger:        logger,
 	})
+	if adminListener != nil {
+		go serveAdmin(ctx, logger, adminListener, adminOptions(status, sup, porticoMetrics))
+	}
 	supDone := make(chan error, 1)
 	go func() { supDone <- sup.Run(ctx) }()
 	stopSignals := handleSignals(ctx, logger, sup)
