@@ -39,7 +39,8 @@ func newBootstrapCmd(stdout io.Writer) *cobra.Command {
 			if len(sock) >= maxSocketPath {
 				sock = filepath.Join("/tmp", "portico-XXXXXX", "xds.sock")
 			}
-			bs, err := bootstrap.Build(bootstrap.Options{NodeID: nodeID, Cluster: nodeID, XDSSocket: sock})
+			bs, err := bootstrap.Build(bootstrap.Options{NodeID: nodeID, Cluster: nodeID, XDSSocket: sock,
+				RateLimitSocket: filepath.Join(filepath.Dir(sock), "ratelimit.sock")})
 			if err != nil {
 				return fmt.Errorf("build envoy bootstrap: %w", err)
 			}
