@@ -131,7 +131,8 @@ func TestRateLimits(t *testing.T) {
 	gw := rateLimitGateway(port, `{body: "slow down\n"}`)
 	cfg := filepath.Join(dir, "portico.yaml")
 	writeFile(t, cfg, gw+rateLimitConfig+api.upstreamYAML())
-	startReady(t, cfg)
+	admin, flag := adminAddr(t)
+	startReady(t, cfg, flag...)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	awaitRateLimitService(t, base+"/keyed", "warm-up")
 	clearOfMinuteBoundary(t)
@@ -178,6 +179,36 @@ func TestRateLimits(t *testing.T) {
 		}
 		// The other routes have buckets of their own, or none.
 		expectStatuses(t, base+"/shadow", "", 200)
+	})
+	t.Run("decisions are counted in the admin metrics", func(t *testing.T) {
+		_, body, err := get("", "http://"+admin+"/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// alice: 2 then 1 more over the limit, bob: 1; the shadow limit let 5 of 6 pass over it.
+		for _, want := range []string{
+			`portico_ratelimit_decisions_total{decision="limited",limit="shop/keyed/per-key"} 4`,
+			`portico_ratelimit_decisions_total{decision="shadowed",limit="shop/shadow/watched"} 5`,
+			`portico_ratelimit_decisions_total{decision="allowed",limit="shop/shadow/watched"} 1`,
+		} {
+			if !strings.Contains(body, want+"\n") {
+				t.Errorf("/metrics lacks %q", want)
+			}
+		}
+	})
+	t.Run("a reload changes a limit", func(t *testing.T) {
+		// Envoy's routes stay the same: only the rate limit service learns the new number.
+		writeFile(t, cfg, gw+strings.Replace(rateLimitConfig, "requestsPerUnit: 3", "requestsPerUnit: 1", 1)+api.upstreamYAML())
+		i := 0
+		eventually(t, 15*time.Second, "one request per minute per key", func() error {
+			i++
+			key := fmt.Sprintf("reload-%d", i)
+			first, second := getWithKey(t, base+"/keyed", key), getWithKey(t, base+"/keyed", key)
+			if first.status != 200 || second.status != 429 {
+				return fmt.Errorf("key %s: %d then %d", key, first.status, second.status)
+			}
+			return nil
+		})
 	})
 }
 

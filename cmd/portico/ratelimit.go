@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/portico-gw/portico/config"
 	"github.com/portico-gw/portico/controller"
 	"github.com/portico-gw/portico/internal/unixsock"
@@ -31,9 +33,9 @@ type rateLimiter struct {
 	limits int
 }
 
-// newRateLimiter creates the service with the limits and store of cfg.
-func newRateLimiter(logger *slog.Logger, cfg *config.Config) (*rateLimiter, error) {
-	svc, err := ratelimit.New(ratelimit.Config{Domain: translator.RateLimitDomain, Logger: logger})
+// newRateLimiter creates the service with the limits and store of cfg; its metrics go to reg.
+func newRateLimiter(logger *slog.Logger, reg prometheus.Registerer, cfg *config.Config) (*rateLimiter, error) {
+	svc, err := ratelimit.New(ratelimit.Config{Domain: translator.RateLimitDomain, Logger: logger, Registerer: reg})
 	if err != nil {
 		return nil, err
 	}

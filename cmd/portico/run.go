@@ -131,7 +131,7 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	if err != nil {
 		return err
 	}
-	limiter, err := newRateLimiter(logger, ctrl.Current())
+	limiter, err := newRateLimiter(logger, porticoMetrics, ctrl.Current())
 	if err != nil {
 		return err
 	}
