@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/portico-gw/portico/config"
 	"github.com/portico-gw/portico/controller"
 )
 
@@ -42,12 +43,19 @@ type Options struct {
 	EnvoyRestarts func() (restarts, hotRestarts int)
 	// Version is Portico's version, for portico_build_info.
 	Version string
+	// Config returns the configuration Portico wants served, for /routes; nil before the
+	// first one.
+	Config func() *config.Config
+	// EnvoyAdmin returns the address of Envoy's admin API, for /config_dump; "" while no Envoy
+	// runs.
+	EnvoyAdmin func() string
 }
 
 // Handler serves /readyz, /status and /metrics from status alone.
 func Handler(status StatusFunc) http.Handler { return New(Options{Status: status}) }
 
-// New serves /readyz, /status and /metrics (Portico's metrics and Envoy's, in one exposition).
+// New serves /readyz, /status, /metrics (Portico's metrics and Envoy's, in one exposition),
+// /routes (the route table as JSON) and /config_dump (Envoy's, without secrets).
 func New(o Options) http.Handler {
 	status := o.Status
 	mux := http.NewServeMux()
@@ -66,6 +74,41 @@ func New(o Options) http.Handler {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(status()) // a write error means the client went away
+	})
+	mux.HandleFunc("GET /routes", func(w http.ResponseWriter, _ *http.Request) {
+		var cfg *config.Config
+		if o.Config != nil {
+			cfg = o.Config()
+		}
+		routes, err := RouteTable(cfg, status())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if routes == nil {
+			routes = []Route{}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(routes) // a write error means the client went away
+	})
+	mux.HandleFunc("GET /config_dump", func(w http.ResponseWriter, r *http.Request) {
+		var addr string
+		if o.EnvoyAdmin != nil {
+			addr = o.EnvoyAdmin()
+		}
+		if addr == "" {
+			http.Error(w, "envoy is not running", http.StatusServiceUnavailable)
+			return
+		}
+		dump, err := configDump(r.Context(), addr)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(dump) // a write error means the client went away
 	})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(statusCollector{status: status, restarts: o.EnvoyRestarts, version: o.Version})
