@@ -9,9 +9,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
 	"golang.org/x/net/websocket"
 
 	"github.com/portico-gw/portico/config"
@@ -377,6 +380,241 @@ spec:
 		_, err := websocket.Dial(fmt.Sprintf("ws://127.0.0.1:%d/no-ws", port), "", "http://localhost/")
 		if err == nil || !strings.Contains(err.Error(), "bad status") {
 			t.Errorf("dial: %v, want the upgrade refused", err)
+		}
+	})
+}
+
+// hostBackend answers with its name, counts the requests it serves, and answers its health
+// check path with 200 while healthy and 503 otherwise.
+type hostBackend struct {
+	name     string
+	healthy  atomic.Bool
+	status   int // the status of ordinary requests; 0 means 200
+	requests atomic.Int64
+}
+
+func newHostBackend(t *testing.T, name string, status int) (*hostBackend, int) {
+	h := &hostBackend{name: name, status: status}
+	h.healthy.Store(true)
+	return h, serveBackend(t, h)
+}
+
+func (h *hostBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/healthz" {
+		if !h.healthy.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		return
+	}
+	h.requests.Add(1)
+	if h.status != 0 {
+		w.WriteHeader(h.status)
+	}
+	fmt.Fprint(w, h.name)
+}
+
+// hostsUpstreamYAML declares an Upstream over loopback ports with the given options block.
+func hostsUpstreamYAML(name, options string, ports ...int) string {
+	hosts := make([]string, len(ports))
+	for i, p := range ports {
+		hosts[i] = fmt.Sprintf("{address: 127.0.0.1, port: %d}", p)
+	}
+	return fmt.Sprintf(`---
+apiVersion: portico.dev/v1
+kind: Upstream
+metadata: {name: %s}
+spec:
+  static:
+    hosts: [%s]
+  options:
+%s`, name, strings.Join(hosts, ", "), options)
+}
+
+func TestUpstreamPolicies(t *testing.T) {
+	hcA, hcAPort := newHostBackend(t, "a", 0)
+	hcB, hcBPort := newHostBackend(t, "b", 0)
+	odOK, odOKPort := newHostBackend(t, "ok", 0)
+	odBad, odBadPort := newHostBackend(t, "bad", http.StatusInternalServerError)
+	var ringPorts []int
+	for _, name := range []string{"r1", "r2", "r3"} {
+		_, p := newHostBackend(t, name, 0)
+		ringPorts = append(ringPorts, p)
+	}
+	protoPort := serveBackend(t, h2c.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.Proto)
+	}), &http2.Server{}))
+	release := make(chan struct{})
+	var held atomic.Int64
+	heldPort := serveBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		held.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		fmt.Fprint(w, "released")
+	}))
+	port := envoytest.FreePort(t)
+	startConfig(t, gatewayYAML(port)+`---
+apiVersion: portico.dev/v1
+kind: VirtualService
+metadata: {name: shop}
+spec:
+  routes:
+  - match: {prefix: /checked}
+    upstream: checked
+  - match: {prefix: /outlier}
+    upstream: outlier
+  - match: {prefix: /ring}
+    upstream: ring
+    options:
+      hashPolicy: [{header: x-user}]
+  - match: {prefix: /h2c}
+    upstream: h2c
+  - match: {prefix: /h1}
+    upstream: h1
+  - match: {prefix: /held}
+    upstream: held
+  - match: {exact: /ready}
+    directResponse: {status: 200, body: ready}
+`+hostsUpstreamYAML("checked", `    healthCheck:
+      http: {path: /healthz}
+      interval: 100ms
+      unhealthyThreshold: 1
+      healthyThreshold: 1
+`, hcAPort, hcBPort)+hostsUpstreamYAML("outlier", `    outlierDetection: {consecutive5xx: 3, baseEjectionTime: 1m, maxEjectionPercent: 50}
+`, odOKPort, odBadPort)+hostsUpstreamYAML("ring", `    loadBalancer: ringHash
+`, ringPorts...)+hostsUpstreamYAML("h2c", `    http2: true
+`, protoPort)+hostsUpstreamYAML("h1", `    connectTimeout: 1s
+`, protoPort)+hostsUpstreamYAML("held", `    circuitBreakers: {maxConnections: 1, maxPendingRequests: 1}
+`, heldPort))
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	expectBody(t, "", base+"/ready", 200, "ready")
+
+	t.Run("a host failing its health check stops receiving traffic", func(t *testing.T) {
+		eventually(t, 15*time.Second, "both hosts serve", func() error {
+			seen := map[string]bool{}
+			for range 10 {
+				if r := send(t, "GET", base+"/checked"); r.status == 200 {
+					seen[r.body] = true
+				}
+			}
+			if !seen["a"] || !seen["b"] {
+				return fmt.Errorf("served by %v", seen)
+			}
+			return nil
+		})
+		hcB.healthy.Store(false)
+		eventually(t, 15*time.Second, "only the healthy host serves", func() error {
+			for range 20 {
+				if r := send(t, "GET", base+"/checked"); r.status != 200 || r.body != "a" {
+					return fmt.Errorf("got %d %q", r.status, r.body)
+				}
+			}
+			return nil
+		})
+		before := hcB.requests.Load()
+		for range 20 {
+			expect(t, "GET", base+"/checked", 200, "a")
+		}
+		if after := hcB.requests.Load(); after != before {
+			t.Errorf("the unhealthy host got %d more requests", after-before)
+		}
+		if hcA.requests.Load() == 0 {
+			t.Errorf("the healthy host served nothing")
+		}
+	})
+	t.Run("a host is ejected after consecutive 5xx", func(t *testing.T) {
+		failures := 0
+		for i := 0; failures < 3; i++ {
+			if i == 20 {
+				t.Fatalf("only %d failures in 20 requests, want 3 from round robin's every other", failures)
+			}
+			switch r := send(t, "GET", base+"/outlier"); {
+			case r.status == 500 && r.body == "bad":
+				failures++
+			case r.status != 200 || r.body != "ok":
+				t.Fatalf("got %d %q", r.status, r.body)
+			}
+		}
+		// Envoy ejects on its main thread, so one more request may reach the host before the
+		// worker learns of the ejection; after that, the failing host gets nothing for the
+		// ejection's minute.
+		eventually(t, 5*time.Second, "only the healthy host serves", func() error {
+			for range 10 {
+				if r := send(t, "GET", base+"/outlier"); r.status != 200 {
+					return fmt.Errorf("got %d %q", r.status, r.body)
+				}
+			}
+			return nil
+		})
+		ejected := odBad.requests.Load()
+		for range 20 {
+			expect(t, "GET", base+"/outlier", 200, "ok")
+		}
+		if got := odBad.requests.Load(); got != ejected || got > 4 {
+			t.Errorf("the failing host got %d requests, %d after its ejection; want at most 4, none after", got, got-ejected)
+		}
+		if odOK.requests.Load() < 30 {
+			t.Errorf("the healthy host served %d requests, want at least 30", odOK.requests.Load())
+		}
+	})
+	t.Run("ring hash keeps each user on one host", func(t *testing.T) {
+		hosts := map[string]bool{}
+		for u := range 12 {
+			user := fmt.Sprintf("X-User: user-%d", u)
+			first := send(t, "GET", base+"/ring", user)
+			for range 5 {
+				if r := send(t, "GET", base+"/ring", user); r.status != 200 || r.body != first.body {
+					t.Errorf("%s: got %d %q, then %q", user, r.status, r.body, first.body)
+				}
+			}
+			hosts[first.body] = true
+		}
+		// Twelve users over three equal hosts all landing on one happens with probability
+		// 3^-11: the hash spreads users rather than pinning every request to one host.
+		if len(hosts) < 2 {
+			t.Errorf("every user went to %v", hosts)
+		}
+	})
+	t.Run("http2 speaks h2c to the upstream", func(t *testing.T) {
+		expect(t, "GET", base+"/h2c", 200, "HTTP/2.0")
+		expect(t, "GET", base+"/h1", 200, "HTTP/1.1")
+	})
+	t.Run("circuit breakers fail what exceeds the limits at once", func(t *testing.T) {
+		type result struct{ status int }
+		results := make(chan result, 5)
+		for range 5 {
+			go func() {
+				code, _, err := get("", base+"/held")
+				if err != nil {
+					code = -1
+				}
+				results <- result{code}
+			}()
+		}
+		// One request holds the only connection and one waits for it; the other three
+		// overflow and get 503 while the backend still holds the first.
+		counts := map[int]int{}
+		deadline := time.After(10 * time.Second)
+		for counts[503] < 3 {
+			select {
+			case r := <-results:
+				counts[r.status]++
+			case <-deadline:
+				t.Fatalf("results so far %v, want three 503s while the backend holds", counts)
+			}
+		}
+		close(release)
+		for counts[200]+counts[503] < 5 {
+			select {
+			case r := <-results:
+				counts[r.status]++
+			case <-deadline:
+				t.Fatalf("results %v, want the two admitted requests answered after release", counts)
+			}
+		}
+		if counts[503] != 3 || counts[200] != 2 || held.Load() != 2 {
+			t.Errorf("results %v with %d reaching the backend, want three 503 and two 200 reaching it", counts, held.Load())
 		}
 	})
 }

@@ -122,6 +122,10 @@ func healthCheck(h *config.HealthCheck) (*corev3.HealthCheck, error) {
 	if out.Interval, err = requiredDuration("interval", interval); err != nil {
 		return nil, err
 	}
+	// Envoy checks a cluster that has not carried traffic yet only every minute by default, and
+	// keeps that pace until the next check even once traffic starts; the user's interval is
+	// meant to hold from the start.
+	out.NoTrafficInterval = out.Interval
 	if out.Timeout, err = requiredDuration("timeout", timeout); err != nil {
 		return nil, err
 	}
