@@ -83,6 +83,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newRunCmd(stdout, newLogger),
 		newValidateCmd(stdout),
 		newStatusCmd(stdout),
+		newRoutesCmd(stdout),
+		newConfigDumpCmd(stdout),
 		newSchemaCmd(stdout),
 		newBootstrapCmd(stdout),
 		newVersionCmd(stdout),

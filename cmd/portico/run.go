@@ -201,7 +201,7 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 		Logger:        logger,
 	})
 	if adminListener != nil {
-		go serveAdmin(ctx, logger, adminListener, adminOptions(status, sup, porticoMetrics))
+		go serveAdmin(ctx, logger, adminListener, adminOptions(status, ctrl.Current, sup, porticoMetrics))
 	}
 	supDone := make(chan error, 1)
 	go func() { supDone <- sup.Run(ctx) }()

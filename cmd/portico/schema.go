@@ -105,6 +105,8 @@ func (g *schemaGen) typeSchema(t reflect.Type) jsonSchema {
 		return jsonSchema{"type": "boolean"}
 	case reflect.Int, reflect.Int32, reflect.Int64, reflect.Uint32:
 		return jsonSchema{"type": "integer"}
+	case reflect.Float64:
+		return jsonSchema{"type": "number"}
 	case reflect.Slice:
 		return jsonSchema{"type": "array", "items": g.typeSchema(t.Elem())}
 	case reflect.Map:

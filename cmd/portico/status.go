@@ -49,28 +49,37 @@ It asks the admin API of the portico started with the same --admin-address.`,
 
 func fetchStatus(ctx context.Context, address string) (controller.Status, []byte, error) {
 	var st controller.Status
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+address+"/status", nil)
+	raw, err := fetchAdmin(ctx, address, "/status")
 	if err != nil {
-		return st, nil, usageError{fmt.Errorf("--admin-address %q: %w", address, err)}
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return st, nil, fmt.Errorf("ask portico at %s (is it running, with this --admin-address?): %w", address, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return st, nil, fmt.Errorf("read status from %s: %w", address, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return st, nil, fmt.Errorf("status from %s: %s", address, resp.Status)
+		return st, nil, err
 	}
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return st, nil, fmt.Errorf("decode status from %s: %w", address, err)
 	}
 	return st, raw, nil
+}
+
+// fetchAdmin gets path from the admin API of the portico at address.
+func fetchAdmin(ctx context.Context, address, path string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+address+path, nil)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--admin-address %q: %w", address, err)}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("ask portico at %s (is it running, with this --admin-address?): %w", address, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read %s from %s: %w", path, address, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s from %s: %s: %s", path, address, resp.Status, strings.TrimSpace(string(raw)))
+	}
+	return raw, nil
 }
 
 func printStatus(w io.Writer, st controller.Status) error {
