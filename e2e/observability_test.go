@@ -315,3 +315,52 @@ func TestDemoLogsAccess(t *testing.T) {
 		return nil
 	})
 }
+
+// TestRoutesAndConfigDump: `portico routes` prints the served route table and `portico
+// config-dump` the running Envoy's configuration, both through the admin API.
+func TestRoutesAndConfigDump(t *testing.T) {
+	api := newBackend(t, "api.v1")
+	port := envoytest.FreePort(t)
+	addr, adminFlag := adminAddr(t)
+	cfg := filepath.Join(t.TempDir(), "portico.yaml")
+	writeFile(t, cfg, observedConfig(port, api, ""))
+	startReady(t, cfg, adminFlag...)
+
+	out, err := exec.Command(porticoBin, "routes", "--admin-address", addr).CombinedOutput()
+	if err != nil {
+		t.Fatalf("portico routes: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 2 || strings.Join(strings.Fields(lines[0]), " ") != "GATEWAY DOMAINS ROUTE MATCH ACTION UPSTREAM STATUS" {
+		t.Fatalf("portico routes printed:\n%s\nwant a header and one route", out)
+	}
+	if got, want := strings.Join(strings.Fields(lines[1]), " "), "web.edge * shop.v2/orders prefix /orders forward api.v1 Accepted"; got != want {
+		t.Errorf("route row = %q, want %q", got, want)
+	}
+
+	out, err = exec.Command(porticoBin, "config-dump", "--admin-address", addr).Output()
+	if err != nil {
+		t.Fatalf("portico config-dump: %v", err)
+	}
+	var dump struct {
+		Configs []map[string]any `json:"configs"`
+	}
+	if err := json.Unmarshal(out, &dump); err != nil {
+		t.Fatalf("config-dump output is not JSON: %v\n%.500s", err, out)
+	}
+	types := map[string]bool{}
+	for _, c := range dump.Configs {
+		typ, _ := c["@type"].(string)
+		types[typ[strings.LastIndexByte(typ, '.')+1:]] = true
+	}
+	for _, want := range []string{"BootstrapConfigDump", "ClustersConfigDump", "ListenersConfigDump", "RoutesConfigDump", "EndpointsConfigDump"} {
+		if !types[want] {
+			t.Errorf("config dump lacks %s (has %v)", want, types)
+		}
+	}
+	for _, want := range []string{`"name": "web.edge"`, `"cluster_name": "api.v1"`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("config dump lacks %s", want)
+		}
+	}
+}
