@@ -2,6 +2,7 @@ package translator_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +18,22 @@ func TestGoldenRateLimits(t *testing.T) {
 	inputs, err := filepath.Glob("testdata/in/ratelimit-*.yaml")
 	if err != nil || len(inputs) == 0 {
 		t.Fatalf("no rate limit golden inputs: %v", err)
+	}
+	cases := map[string]bool{}
+	for _, in := range inputs {
+		cases[strings.TrimSuffix(filepath.Base(in), ".yaml")] = true
+	}
+	// A golden file without its input would silently stop being checked.
+	outputs, _ := filepath.Glob("testdata/out/*.limits.txt")
+	for _, out := range outputs {
+		if cases[strings.TrimSuffix(filepath.Base(out), ".limits.txt")] {
+			continue
+		}
+		if !*update {
+			t.Errorf("%s has no input testdata/in/ratelimit-*.yaml; delete it or run with -update", out)
+		} else if err := os.Remove(out); err != nil {
+			t.Error(err)
+		}
 	}
 	for _, in := range inputs {
 		name := strings.TrimSuffix(filepath.Base(in), ".yaml")
