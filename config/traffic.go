@@ -251,7 +251,8 @@ func (v *validator) checkFaults(s subject, p string, f *Faults) {
 
 // checkPercentage checks a share of requests; Envoy counts it in millionths.
 func (v *validator) checkPercentage(s subject, field string, pct float64) {
-	if s.src.valid(field) && (pct <= 0 || pct > 100) {
+	// Written so that NaN (YAML's .nan) fails too.
+	if s.src.valid(field) && !(pct > 0 && pct <= 100) {
 		v.errorf(s, field, "percentage %v is out of range; use more than 0 and at most 100 (remove the field for 100)", pct)
 	}
 }
