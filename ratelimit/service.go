@@ -289,6 +289,7 @@ func (s *Service) storeFailed(err error, failClosed bool) {
 	}
 	s.health.Degraded = true
 	s.health.DegradedSince = s.now()
+	s.metrics.degraded.Set(1)
 	policy := "allowing requests (fail open)"
 	if failClosed {
 		policy = "rejecting limited requests (fail closed)"
@@ -305,12 +306,14 @@ func (s *Service) storeRecovered() {
 	s.logger.Info("rate limit store recovered", "degraded_for", s.now().Sub(s.health.DegradedSince).String())
 	s.health.Degraded = false
 	s.health.DegradedSince = time.Time{}
+	s.metrics.degraded.Set(0)
 }
 
 // metrics are the service's Prometheus collectors.
 type metrics struct {
 	decisions   *prometheus.CounterVec
 	storeErrors prometheus.Counter
+	degraded    prometheus.Gauge
 	latency     prometheus.Histogram
 }
 
@@ -324,6 +327,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "portico_ratelimit_store_errors_total",
 			Help: "Rate limit store calls that failed; the failure policy decided those requests.",
 		}),
+		degraded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "portico_ratelimit_store_degraded",
+			Help: "1 while the rate limit store fails and its failure policy decides requests, else 0.",
+		}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "portico_ratelimit_request_duration_seconds",
 			Help:    "Time to answer one rate limit check from Envoy.",
@@ -333,7 +340,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.decisions, m.storeErrors, m.latency} {
+	for _, c := range []prometheus.Collector{m.decisions, m.storeErrors, m.degraded, m.latency} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

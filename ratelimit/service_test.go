@@ -331,8 +331,11 @@ func TestStoreFailurePolicy(t *testing.T) {
 			if !st.Degraded || st.StoreErrors != 4 || st.LastError == nil || !st.DegradedSince.Equal(t0) {
 				t.Errorf("status %+v, want degraded since %v after 4 errors", st, t0)
 			}
-			if got := counterValue(t, reg, "portico_ratelimit_store_errors_total", nil); got != 4 {
+			if got := metricValue(t, reg, "portico_ratelimit_store_errors_total", nil); got != 4 {
 				t.Errorf("store errors metric %v, want 4", got)
+			}
+			if got := metricValue(t, reg, "portico_ratelimit_store_degraded", nil); got != 1 {
+				t.Errorf("degraded metric %v, want 1", got)
 			}
 			wantDecisions(t, reg, "per-ip", map[string]float64{tt.decision: 3})
 		})
@@ -344,14 +347,14 @@ func wantDecisions(t *testing.T, reg *prometheus.Registry, limit string, want ma
 	t.Helper()
 	for decision, n := range want {
 		labels := map[string]string{"limit": limit, "decision": decision}
-		if got := counterValue(t, reg, "portico_ratelimit_decisions_total", labels); got != n {
+		if got := metricValue(t, reg, "portico_ratelimit_decisions_total", labels); got != n {
 			t.Errorf("limit %s: %s decisions %v, want %v", limit, decision, got, n)
 		}
 	}
 }
 
-// counterValue reads the counter name whose labels include labels from reg; 0 if absent.
-func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+// metricValue reads the counter name whose labels include labels from reg; 0 if absent.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
@@ -371,6 +374,9 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels ma
 				if have[k] != v {
 					continue metrics
 				}
+			}
+			if g := m.GetGauge(); g != nil {
+				return g.GetValue()
 			}
 			return m.GetCounter().GetValue()
 		}
@@ -435,7 +441,7 @@ func TestNewRedisStoreRejectsBadConfig(t *testing.T) {
 // TestSetStore swaps a failing store failing closed for a memory store failing open: the next
 // checks are counted in the new store, under the new policy.
 func TestSetStore(t *testing.T) {
-	s, _, _ := newTestService(t, Config{Limits: []Limit{perIP(2, Minute)}, Store: unreachableRedis(t), FailClosed: true})
+	s, _, reg := newTestService(t, Config{Limits: []Limit{perIP(2, Minute)}, Store: unreachableRedis(t), FailClosed: true})
 	if got := check(t, s, desc(KeyRemoteAddress, "192.0.2.1")).OverallCode; got != rlsv3.RateLimitResponse_OVER_LIMIT {
 		t.Fatalf("failing store, fail closed: got %v, want OVER_LIMIT", got)
 	}
@@ -450,5 +456,8 @@ func TestSetStore(t *testing.T) {
 	}
 	if st := s.Status(); st.Degraded {
 		t.Errorf("status after a successful count: %+v, want not degraded", st)
+	}
+	if got := metricValue(t, reg, "portico_ratelimit_store_degraded", nil); got != 0 {
+		t.Errorf("degraded metric %v after recovery, want 0", got)
 	}
 }
