@@ -317,6 +317,9 @@ func TestRateLimitsSharedInRedis(t *testing.T) {
 		if rl == nil || !rl.Degraded || rl.FailureMode != "open" || rl.StoreErrors == 0 || !strings.HasPrefix(rl.Store, "redis ") {
 			t.Errorf("status of %s: rate limit %+v, want degraded, redis store, failing open", in.admin, rl)
 		}
+		if _, body, err := get("", "http://"+in.admin+"/metrics"); err != nil || !strings.Contains(body, "\nportico_ratelimit_store_degraded 1\n") {
+			t.Errorf("/metrics of %s: %v; want portico_ratelimit_store_degraded 1", in.admin, err)
+		}
 		out, err := exec.Command(porticoBin, "status", "--admin-address", in.admin).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "DEGRADED") {
 			t.Errorf("portico status: %v\n%s\nwant the rate limit line to say DEGRADED", err, out)
