@@ -118,6 +118,10 @@ type VirtualServiceOptions struct {
 	ResponseHeadersToAdd []HeaderValue `yaml:"responseHeadersToAdd,omitempty"`
 	// ResponseHeadersToRemove are removed from the response before it goes to the client.
 	ResponseHeadersToRemove []string `yaml:"responseHeadersToRemove,omitempty"`
+	// RequestHeadersToSet replace any value the request has before it goes upstream.
+	RequestHeadersToSet []HeaderValue `yaml:"requestHeadersToSet,omitempty"`
+	// ResponseHeadersToSet replace any value the response has before it goes to the client.
+	ResponseHeadersToSet []HeaderValue `yaml:"responseHeadersToSet,omitempty"`
 	// CORS answers cross-origin requests for every route that has no CORS policy of its own.
 	CORS *CORSPolicy `yaml:"cors,omitempty"`
 }

@@ -17,6 +17,8 @@ func (v *validator) checkVirtualService(vs *VirtualService, noGateways bool) {
 	v.checkDomains(s, vs.Spec.Domains)
 	if o := vs.Spec.Options; o != nil && s.src.valid("spec.options") {
 		v.checkHeaderOptions(s, o)
+		v.checkHeadersToAdd(s, "spec.options.requestHeadersToSet", o.RequestHeadersToSet)
+		v.checkHeadersToAdd(s, "spec.options.responseHeadersToSet", o.ResponseHeadersToSet)
 		if o.CORS != nil && s.src.valid("spec.options.cors") {
 			v.checkCORS(s, "spec.options.cors", o.CORS)
 		}

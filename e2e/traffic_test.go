@@ -96,6 +96,7 @@ func TestRouteOptions(t *testing.T) {
 	echo := serveBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Server", "echo")
 		w.Header().Set("Cache-Control", "public")
+		w.Header().Set("X-Frame-Options", "SAMEORIGIN")
 		fmt.Fprintf(w, "%s host=%s tenant=%v debug=%v", r.URL.Path, r.Host, r.Header.Values("X-Tenant"), r.Header.Values("X-Debug"))
 	}))
 	flaky := &flakyBackend{attempts: map[string]int{}}
@@ -114,6 +115,8 @@ apiVersion: portico.dev/v1
 kind: VirtualService
 metadata: {name: shop}
 spec:
+  options:
+    responseHeadersToSet: [{name: x-frame-options, value: DENY}]
   routes:
   - match: {prefix: /v1/}
     upstream: echo
@@ -171,6 +174,12 @@ spec:
 	})
 	t.Run("host rewrite from a request header", func(t *testing.T) {
 		expect(t, "GET", base+"/by-header", 200, "/by-header host=b.example tenant=[] debug=[]", "X-Target-Host: b.example")
+	})
+	t.Run("a VirtualService's headers to set replace the upstream's", func(t *testing.T) {
+		r := send(t, "GET", base+"/by-header")
+		if got := r.header.Values("X-Frame-Options"); len(got) != 1 || got[0] != "DENY" {
+			t.Errorf("x-frame-options = %q, want [DENY]", got)
+		}
 	})
 	t.Run("a failed first attempt is retried and succeeds", func(t *testing.T) {
 		expect(t, "GET", base+"/retry", 200, "attempt 2 ok", "X-Attempt-Key: retry", "X-Fail-Status: 503")

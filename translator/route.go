@@ -31,9 +31,9 @@ func (b *routeBuilder) virtualHost(vs *config.VirtualService) (*routev3.VirtualH
 		Domains: append([]string(nil), vs.Spec.Domains...),
 	}
 	if o := vs.Spec.Options; o != nil {
-		vh.RequestHeadersToAdd = headersToAdd(o.RequestHeadersToAdd)
+		vh.RequestHeadersToAdd = append(headersToAdd(o.RequestHeadersToAdd), headersToSet(o.RequestHeadersToSet)...)
 		vh.RequestHeadersToRemove = slices.Clone(o.RequestHeadersToRemove)
-		vh.ResponseHeadersToAdd = headersToAdd(o.ResponseHeadersToAdd)
+		vh.ResponseHeadersToAdd = append(headersToAdd(o.ResponseHeadersToAdd), headersToSet(o.ResponseHeadersToSet)...)
 		vh.ResponseHeadersToRemove = slices.Clone(o.ResponseHeadersToRemove)
 		if err := virtualHostCORS(o.CORS, vh); err != nil {
 			return nil, fmt.Errorf("cors: %w", err)
