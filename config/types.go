@@ -68,6 +68,8 @@ type GatewaySpec struct {
 	RateLimit *GatewayRateLimit `yaml:"rateLimit,omitempty"`
 	// AccessLog writes a JSON line per request; see docs/observability.md. Default: none.
 	AccessLog *AccessLog `yaml:"accessLog,omitempty"`
+	// Tracing sends spans to an OpenTelemetry collector; see docs/observability.md.
+	Tracing *Tracing `yaml:"tracing,omitempty"`
 }
 
 // GatewayOptions tune a Gateway's HTTP connection manager. Absent fields keep Envoy's defaults.

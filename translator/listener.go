@@ -48,6 +48,11 @@ func listener(gw *config.Gateway, rl rateLimitNeeds) (*listenerv3.Listener, erro
 	if manager.AccessLog, err = accessLogs(gw.Spec.AccessLog); err != nil {
 		return nil, fmt.Errorf("access log: %w", err)
 	}
+	if gw.Spec.Tracing != nil {
+		if manager.Tracing, err = tracing(gw); err != nil {
+			return nil, fmt.Errorf("tracing: %w", err)
+		}
+	}
 	l := &listenerv3.Listener{
 		Name:    gw.Metadata.Name,
 		Address: socketAddress(gw.Spec.BindAddress, gw.Spec.BindPort),

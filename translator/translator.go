@@ -60,6 +60,13 @@ func Translate(cfg *config.Config) (*Output, error) {
 			return nil, fmt.Errorf("gateway %q: %w", gw.Metadata.Name, err)
 		}
 		out.Listeners = append(out.Listeners, l)
+		if gw.Spec.Tracing != nil {
+			c, err := tracingCluster(gw)
+			if err != nil {
+				return nil, fmt.Errorf("gateway %q: tracing: %w", gw.Metadata.Name, err)
+			}
+			out.Clusters = append(out.Clusters, c)
+		}
 		out.Routes = append(out.Routes, &routev3.RouteConfiguration{
 			Name:         routeConfigName(gw),
 			VirtualHosts: hosts,

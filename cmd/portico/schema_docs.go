@@ -30,6 +30,7 @@ var schemaDocs = map[string]string{
 	"GatewaySpec.options":                           "options tune the listener's HTTP connection handling.",
 	"GatewaySpec.protocol":                          "protocol is what the listener speaks. Default and only value today: HTTP.",
 	"GatewaySpec.rateLimit":                         "rateLimit limits the whole Gateway and chooses where global limits count.",
+	"GatewaySpec.tracing":                           "tracing sends spans to an OpenTelemetry collector; see docs/observability.md.",
 	"GatewaySpec.virtualServiceSelector":            "virtualServiceSelector selects VirtualServices by label, in addition to VirtualServices.",
 	"GatewaySpec.virtualServices":                   "virtualServices names the VirtualServices this Gateway serves. With neither this nor VirtualServiceSelector, the Gateway serves every VirtualService that does not exclude it.",
 	"HeaderMatch":                                   "HeaderMatch is a condition on one request header: exactly one of Exact, Regex and Present.",
