@@ -477,6 +477,10 @@ spec:
     upstream: ring
     options:
       hashPolicy: [{header: x-user}]
+  - match: {prefix: /maglev}
+    upstream: maglev
+    options:
+      hashPolicy: [{cookie: session}]
   - match: {prefix: /h2c}
     upstream: h2c
   - match: {prefix: /h1}
@@ -492,6 +496,7 @@ spec:
       healthyThreshold: 1
 `, hcAPort, hcBPort)+hostsUpstreamYAML("outlier", `    outlierDetection: {consecutive5xx: 3, baseEjectionTime: 1m, maxEjectionPercent: 50}
 `, odOKPort, odBadPort)+hostsUpstreamYAML("ring", `    loadBalancer: ringHash
+`, ringPorts...)+hostsUpstreamYAML("maglev", `    loadBalancer: maglev
 `, ringPorts...)+hostsUpstreamYAML("h2c", `    http2: true
 `, protoPort)+hostsUpstreamYAML("h1", `    connectTimeout: 1s
 `, protoPort)+hostsUpstreamYAML("held", `    circuitBreakers: {maxConnections: 1, maxPendingRequests: 1}
@@ -567,24 +572,30 @@ spec:
 			t.Errorf("the healthy host served %d requests, want at least 30", odOK.requests.Load())
 		}
 	})
-	t.Run("ring hash keeps each user on one host", func(t *testing.T) {
-		hosts := map[string]bool{}
-		for u := range 12 {
-			user := fmt.Sprintf("X-User: user-%d", u)
-			first := send(t, "GET", base+"/ring", user)
-			for range 5 {
-				if r := send(t, "GET", base+"/ring", user); r.status != 200 || r.body != first.body {
-					t.Errorf("%s: got %d %q, then %q", user, r.status, r.body, first.body)
+	for _, tc := range []struct{ lb, path, header string }{
+		{"ring hash by header", "/ring", "X-User: user-%d"},
+		{"maglev by cookie", "/maglev", "Cookie: session=s%d"},
+	} {
+		t.Run(tc.lb+" keeps each client on one host", func(t *testing.T) {
+			hosts := map[string]bool{}
+			for u := range 12 {
+				client := fmt.Sprintf(tc.header, u)
+				first := send(t, "GET", base+tc.path, client)
+				for range 5 {
+					if r := send(t, "GET", base+tc.path, client); r.status != 200 || r.body != first.body {
+						t.Errorf("%s: got %d %q, then %q", client, r.status, r.body, first.body)
+					}
 				}
+				hosts[first.body] = true
 			}
-			hosts[first.body] = true
-		}
-		// Twelve users over three equal hosts all landing on one happens with probability
-		// 3^-11: the hash spreads users rather than pinning every request to one host.
-		if len(hosts) < 2 {
-			t.Errorf("every user went to %v", hosts)
-		}
-	})
+			// Twelve clients over three equal hosts all landing on one happens with
+			// probability 3^-11: the hash spreads clients rather than pinning every request
+			// to one host.
+			if len(hosts) < 2 {
+				t.Errorf("every client went to %v", hosts)
+			}
+		})
+	}
 	t.Run("http2 speaks h2c to the upstream", func(t *testing.T) {
 		expect(t, "GET", base+"/h2c", 200, "HTTP/2.0")
 		expect(t, "GET", base+"/h1", 200, "HTTP/1.1")
