@@ -261,6 +261,10 @@ spec:
     upstream: primary
     options:
       faults: {abort: {status: 418}}
+  - match: {prefix: /half-abort}
+    upstream: primary
+    options:
+      faults: {abort: {status: 503, percentage: 25}}
   - match: {prefix: /delay}
     upstream: primary
     options:
@@ -310,6 +314,24 @@ spec:
 		}
 		if after := len(primary.requests()); after != before {
 			t.Errorf("the upstream saw %d aborted requests, want none", after-before)
+		}
+	})
+	t.Run("abort fault hits its percentage of requests", func(t *testing.T) {
+		const n = 400
+		aborted := 0
+		for range n {
+			switch r := send(t, "GET", base+"/half-abort"); r.status {
+			case 503:
+				aborted++
+			case 200:
+			default:
+				t.Fatalf("got %d %q", r.status, r.body)
+			}
+		}
+		// Binomial(400, 0.25): mean 100, standard deviation 8.7; +-40 is over four and a half
+		// standard deviations.
+		if aborted < 60 || aborted > 140 {
+			t.Errorf("%d of %d aborted, want about a quarter (60-140)", aborted, n)
 		}
 	})
 	t.Run("delay fault adds its latency", func(t *testing.T) {
