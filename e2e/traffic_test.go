@@ -75,6 +75,14 @@ func (f *flakyBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.attempts[key]++
 	n := f.attempts[key]
 	f.mu.Unlock()
+	if n == 1 && r.Header.Get("X-Stall-First") != "" {
+		// Hold the first attempt until the gateway gives up on it.
+		select {
+		case <-time.After(5 * time.Second):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if n == 1 && r.Header.Get("X-Fail-Status") != "" {
 		var status int
 		fmt.Sscan(r.Header.Get("X-Fail-Status"), &status)
@@ -143,6 +151,14 @@ spec:
     upstream: flaky
     options:
       retries: {retryOn: [retriable-status-codes], retriableStatusCodes: [409]}
+  - match: {prefix: /per-try}
+    upstream: flaky
+    options:
+      timeout: 3s
+      retries: {retryOn: [5xx], perTryTimeout: 200ms}
+  - match: {prefix: /idle}
+    upstream: slow
+    options: {idleTimeout: 200ms, timeout: 10s}
   - match: {prefix: /no-retry}
     upstream: flaky
     options:
@@ -196,6 +212,26 @@ spec:
 		expect(t, "GET", base+"/no-retry", 503, "attempt 1 failed", "X-Attempt-Key: no-retry", "X-Fail-Status: 503")
 		if n := flaky.count("no-retry"); n != 1 {
 			t.Errorf("backend saw %d attempts, want 1", n)
+		}
+	})
+	t.Run("a per-try timeout retries a stalled attempt", func(t *testing.T) {
+		began := time.Now()
+		expect(t, "GET", base+"/per-try", 200, "attempt 2 ok", "X-Attempt-Key: per-try", "X-Stall-First: 1")
+		if took := time.Since(began); took > 2*time.Second {
+			t.Errorf("answered after %s; the stalled attempt should have been abandoned after 200ms", took)
+		}
+	})
+	t.Run("an idle timeout answers 504 when the upstream is silent", func(t *testing.T) {
+		began := time.Now()
+		r := send(t, "GET", base+"/idle")
+		took := time.Since(began)
+		// Envoy's body tells the idle timeout from the route timeout (upstream request timeout).
+		if r.status != 504 || r.body != "stream timeout" {
+			t.Errorf("got %d %q, want 504 %q", r.status, r.body, "stream timeout")
+		}
+		// The backend is silent for 3s; the route allows 200ms of silence.
+		if took < 150*time.Millisecond || took > 2*time.Second {
+			t.Errorf("answered after %s, want between 150ms and 2s", took)
 		}
 	})
 	t.Run("a route timeout answers 504 within its bound", func(t *testing.T) {
