@@ -10,6 +10,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/portico-gw/portico/config"
+	"github.com/portico-gw/portico/translator"
 	"github.com/portico-gw/portico/xds"
 )
 
@@ -196,7 +197,8 @@ func nackedResources(n *xds.NACKError, cfg *config.Config) []config.ResourceRef 
 	if n.TypeURL == resource.RouteType && cfg != nil {
 		var vss []config.ResourceRef
 		for _, vs := range cfg.VirtualServices {
-			if mentions(n.Message, vs.Metadata.Name) {
+			// Envoy names virtual hosts in statistics form: a dotted name appears escaped.
+			if mentions(n.Message, vs.Metadata.Name) || mentions(n.Message, translator.StatName(vs.Metadata.Name)) {
 				vss = append(vss, config.ResourceRef{Kind: config.KindVirtualService, Name: vs.Metadata.Name})
 			}
 		}
