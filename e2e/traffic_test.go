@@ -500,6 +500,7 @@ spec:
 func TestUpstreamPolicies(t *testing.T) {
 	hcA, hcAPort := newHostBackend(t, "a", 0)
 	hcB, hcBPort := newHostBackend(t, "b", 0)
+	_, tcpLivePort := newHostBackend(t, "live", 0)
 	odOK, odOKPort := newHostBackend(t, "ok", 0)
 	odBad, odBadPort := newHostBackend(t, "bad", http.StatusInternalServerError)
 	var ringPorts []int
@@ -529,6 +530,8 @@ spec:
   routes:
   - match: {prefix: /checked}
     upstream: checked
+  - match: {prefix: /tcp-checked}
+    upstream: tcp-checked
   - match: {prefix: /outlier}
     upstream: outlier
   - match: {prefix: /ring}
@@ -552,7 +555,8 @@ spec:
       interval: 100ms
       unhealthyThreshold: 1
       healthyThreshold: 1
-`, hcAPort, hcBPort)+hostsUpstreamYAML("outlier", `    outlierDetection: {consecutive5xx: 3, baseEjectionTime: 1m, maxEjectionPercent: 50}
+`, hcAPort, hcBPort)+hostsUpstreamYAML("tcp-checked", `    healthCheck: {tcp: true, interval: 100ms, unhealthyThreshold: 1}
+`, tcpLivePort, envoytest.FreePort(t))+hostsUpstreamYAML("outlier", `    outlierDetection: {consecutive5xx: 3, baseEjectionTime: 1m, maxEjectionPercent: 50}
 `, odOKPort, odBadPort)+hostsUpstreamYAML("ring", `    loadBalancer: ringHash
 `, ringPorts...)+hostsUpstreamYAML("maglev", `    loadBalancer: maglev
 `, ringPorts...)+hostsUpstreamYAML("h2c", `    http2: true
@@ -594,6 +598,17 @@ spec:
 		if hcA.requests.Load() == 0 {
 			t.Errorf("the healthy host served nothing")
 		}
+	})
+	t.Run("a TCP health check takes a host that refuses connections out", func(t *testing.T) {
+		// Without the check, round robin would send every other request to the closed port.
+		eventually(t, 15*time.Second, "only the live host serves", func() error {
+			for range 20 {
+				if r := send(t, "GET", base+"/tcp-checked"); r.status != 200 || r.body != "live" {
+					return fmt.Errorf("got %d %q", r.status, r.body)
+				}
+			}
+			return nil
+		})
 	})
 	t.Run("a host is ejected after consecutive 5xx", func(t *testing.T) {
 		failures := 0
