@@ -143,6 +143,9 @@ spec:
   - match: {prefix: /by-header}
     upstream: echo
     options: {hostRewriteHeader: x-target-host}
+  - match: {prefix: /auto-host}
+    upstream: echo-by-name
+    options: {autoHostRewrite: true}
   - match: {prefix: /retry}
     upstream: flaky
     options:
@@ -166,6 +169,14 @@ spec:
   - match: {prefix: /slow}
     upstream: slow
     options: {timeout: 300ms}
+---
+apiVersion: portico.dev/v1
+kind: Upstream
+metadata: {name: echo-by-name}
+spec:
+  dns:
+    lookupFamily: V4
+    hosts: [{hostname: localhost, port: `+fmt.Sprint(echo)+`}]
 `+staticUpstreamYAML("echo", echo)+staticUpstreamYAML("flaky", flakyPort)+staticUpstreamYAML("slow", slow))
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	expectBody(t, "", base+"/by-header/x", 200, fmt.Sprintf("/by-header/x host=127.0.0.1:%d tenant=[] debug=[]", port))
@@ -190,6 +201,10 @@ spec:
 	})
 	t.Run("host rewrite from a request header", func(t *testing.T) {
 		expect(t, "GET", base+"/by-header", 200, "/by-header host=b.example tenant=[] debug=[]", "X-Target-Host: b.example")
+	})
+	t.Run("host rewrite to the upstream host's name", func(t *testing.T) {
+		// Envoy resolves the name in the background after the cluster arrives.
+		expectBody(t, "", base+"/auto-host", 200, "/auto-host host=localhost tenant=[] debug=[]")
 	})
 	t.Run("a VirtualService's headers to set replace the upstream's", func(t *testing.T) {
 		r := send(t, "GET", base+"/by-header")
