@@ -55,7 +55,8 @@ type Options struct {
 func Handler(status StatusFunc) http.Handler { return New(Options{Status: status}) }
 
 // New serves /readyz, /status, /metrics (Portico's metrics and Envoy's, in one exposition),
-// /routes (the route table as JSON) and /config_dump (Envoy's, without secrets).
+// and as JSON /routes (the route table), /listeners (the Gateways' addresses), /upstreams
+// (Upstream hosts and their health in Envoy) and /config_dump (Envoy's, without secrets).
 func New(o Options) http.Handler {
 	status := o.Status
 	mux := http.NewServeMux()
@@ -75,12 +76,20 @@ func New(o Options) http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(status()) // a write error means the client went away
 	})
-	mux.HandleFunc("GET /routes", func(w http.ResponseWriter, _ *http.Request) {
-		var cfg *config.Config
-		if o.Config != nil {
-			cfg = o.Config()
+	current := func() *config.Config {
+		if o.Config == nil {
+			return nil
 		}
-		routes, err := RouteTable(cfg, status())
+		return o.Config()
+	}
+	envoyAdmin := func() string {
+		if o.EnvoyAdmin == nil {
+			return ""
+		}
+		return o.EnvoyAdmin()
+	}
+	mux.HandleFunc("GET /routes", func(w http.ResponseWriter, _ *http.Request) {
+		routes, err := RouteTable(current(), status())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -88,16 +97,26 @@ func New(o Options) http.Handler {
 		if routes == nil {
 			routes = []Route{}
 		}
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(routes) // a write error means the client went away
+		writeJSON(w, routes)
+	})
+	mux.HandleFunc("GET /listeners", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, Listeners(current()))
+	})
+	mux.HandleFunc("GET /upstreams", func(w http.ResponseWriter, r *http.Request) {
+		addr := envoyAdmin()
+		if addr == "" {
+			http.Error(w, "envoy is not running", http.StatusServiceUnavailable)
+			return
+		}
+		ups, err := upstreamHealth(r.Context(), addr, current())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		writeJSON(w, ups)
 	})
 	mux.HandleFunc("GET /config_dump", func(w http.ResponseWriter, r *http.Request) {
-		var addr string
-		if o.EnvoyAdmin != nil {
-			addr = o.EnvoyAdmin()
-		}
+		addr := envoyAdmin()
 		if addr == "" {
 			http.Error(w, "envoy is not running", http.StatusServiceUnavailable)
 			return
@@ -121,6 +140,13 @@ func New(o Options) http.Handler {
 	// ContinueOnError: a metric that fails to gather must not take every other one down.
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // a write error means the client went away
 }
 
 // Listen checks that addr is a loopback address and listens on it.

@@ -316,8 +316,9 @@ func TestDemoLogsAccess(t *testing.T) {
 	})
 }
 
-// TestRoutesAndConfigDump: `portico routes` prints the served route table and `portico
-// config-dump` the running Envoy's configuration, both through the admin API.
+// TestRoutesAndConfigDump: `portico routes` prints the served route table, `portico
+// config-dump` the running Envoy's configuration, and `portico status` the listeners, routes
+// and Upstream hosts with their health as Envoy sees it, all through the admin API.
 func TestRoutesAndConfigDump(t *testing.T) {
 	api := newBackend(t, "api.v1")
 	port := envoytest.FreePort(t)
@@ -336,6 +337,24 @@ func TestRoutesAndConfigDump(t *testing.T) {
 	}
 	if got, want := strings.Join(strings.Fields(lines[1]), " "), "web.edge * shop.v2/orders prefix /orders forward api.v1 Accepted"; got != want {
 		t.Errorf("route row = %q, want %q", got, want)
+	}
+
+	out, err = exec.Command(porticoBin, "status", "--admin-address", addr).CombinedOutput()
+	if err != nil {
+		t.Fatalf("portico status: %v\n%s", err, out)
+	}
+	normalized := map[string]bool{}
+	for _, l := range strings.Split(string(out), "\n") {
+		normalized[strings.Join(strings.Fields(l), " ")] = true
+	}
+	for _, want := range []string{
+		fmt.Sprintf("web.edge 127.0.0.1:%d", port),
+		"web.edge * shop.v2/orders prefix /orders forward api.v1 Accepted",
+		fmt.Sprintf("api.v1 127.0.0.1:%d healthy", api.addr.Port),
+	} {
+		if !normalized[want] {
+			t.Errorf("portico status lacks the line %q:\n%s", want, out)
+		}
 	}
 
 	out, err = exec.Command(porticoBin, "config-dump", "--admin-address", addr).Output()

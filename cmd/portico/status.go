@@ -23,7 +23,9 @@ func newStatusCmd(stdout io.Writer) *cobra.Command {
 		Short: "Show what a running portico serves: Envoy, generations and every resource's state",
 		Long: `Show what a running portico serves: whether Envoy is connected and which version it is,
 the configuration generation Portico wants served and the one Envoy acknowledged, the last
-reload, and every resource with its state (Accepted, Warning or Rejected) and why.
+reload, every resource with its state (Accepted, Warning or Rejected) and why, the Gateways'
+listening addresses, the routes per virtual host, and every Upstream host with its health as
+Envoy sees it.
 
 It asks the admin API of the portico started with the same --admin-address.`,
 		Args: noArgs,
@@ -39,7 +41,10 @@ It asks the admin API of the portico started with the same --admin-address.`,
 				_, err := stdout.Write(raw)
 				return err
 			}
-			return printStatus(stdout, st)
+			if err := printStatus(stdout, st); err != nil {
+				return err
+			}
+			return printServing(cmd.Context(), stdout, address)
 		},
 	}
 	cmd.Flags().StringVar(&address, "admin-address", admin.DefaultAddress, "admin address of the running portico")
@@ -132,4 +137,55 @@ func rateLimitLine(rl *controller.RateLimitStatus) string {
 		line += fmt.Sprintf(", requests decided by the failure mode: %s", rl.LastError)
 	}
 	return line
+}
+
+// printServing prints what Envoy serves: listeners, routes and Upstream hosts with their
+// health. A part the admin API cannot give (no Envoy running yet) is reported in its place.
+func printServing(ctx context.Context, w io.Writer, address string) error {
+	var listeners []admin.Listener
+	var routes []admin.Route
+	var upstreams []admin.Upstream
+	parts := []struct {
+		title, path string
+		into        any
+		print       func() error
+	}{
+		{"LISTENERS", "/listeners", &listeners, func() error {
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "GATEWAY\tADDRESS")
+			for _, l := range listeners {
+				fmt.Fprintf(tw, "%s\t%s\n", l.Gateway, l.Address)
+			}
+			return tw.Flush()
+		}},
+		{"ROUTES", "/routes", &routes, func() error { return printRoutes(w, routes) }},
+		{"UPSTREAM HOSTS", "/upstreams", &upstreams, func() error {
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "UPSTREAM\tHOST\tHEALTH")
+			for _, u := range upstreams {
+				if len(u.Hosts) == 0 {
+					fmt.Fprintf(tw, "%s\t-\tno hosts\n", u.Name)
+				}
+				for _, h := range u.Hosts {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Name, h.Address, h.Health)
+				}
+			}
+			return tw.Flush()
+		}},
+	}
+	for _, p := range parts {
+		fmt.Fprintf(w, "\n%s\n", p.title)
+		raw, err := fetchAdmin(ctx, address, p.path)
+		if err == nil {
+			err = json.Unmarshal(raw, p.into)
+		}
+		if err != nil {
+			fmt.Fprintf(w, "unavailable: %v\n", err)
+			continue
+		}
+		if err := p.print(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
