@@ -3,7 +3,8 @@
 // Prometheus.
 //
 // It only reports; it must not change configuration, and it must not listen on anything but
-// loopback, since the status names every resource and file of the configuration.
+// loopback, since the status names every resource and file of the configuration. Only
+// /metrics may be served elsewhere too (MetricsHandler), for Prometheus on other hosts.
 package admin
 
 import (
@@ -129,8 +130,21 @@ func New(o Options) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(dump) // a write error means the client went away
 	})
+	mux.Handle("GET /metrics", metricsHandler(o))
+	return mux
+}
+
+// MetricsHandler serves /metrics alone, as New does: for --metrics-address, which may be
+// reachable from other hosts, unlike the rest of the admin API.
+func MetricsHandler(o Options) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metricsHandler(o))
+	return mux
+}
+
+func metricsHandler(o Options) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(statusCollector{status: status, restarts: o.EnvoyRestarts, version: o.Version})
+	reg.MustRegister(statusCollector{status: o.Status, restarts: o.EnvoyRestarts, version: o.Version})
 	gatherers := prometheus.Gatherers{reg}
 	for _, g := range []prometheus.Gatherer{o.Metrics, o.Envoy} {
 		if g != nil {
@@ -138,8 +152,7 @@ func New(o Options) http.Handler {
 		}
 	}
 	// ContinueOnError: a metric that fails to gather must not take every other one down.
-	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
-	return mux
+	return promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -118,3 +118,22 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestMetricsHandlerServesOnlyMetrics(t *testing.T) {
+	srv := httptest.NewServer(MetricsHandler(Options{Status: func() controller.Status { return controller.Status{Ready: true} }}))
+	defer srv.Close()
+	for path, want := range map[string]int{"/metrics": 200, "/status": 404, "/readyz": 404, "/config_dump": 404} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s = %d, want %d", path, resp.StatusCode, want)
+		}
+		if path == "/metrics" && !strings.Contains(string(body), "portico_ready 1\n") {
+			t.Errorf("/metrics lacks portico_ready 1:\n%s", body)
+		}
+	}
+}

@@ -65,18 +65,23 @@ func adminGet(addr, path string) (int, string, error) {
 	return resp.StatusCode, string(body), err
 }
 
-// TestMetricsScrapedByPrometheus: a real Prometheus scrapes portico's one /metrics endpoint,
-// and a PromQL query returns the number of requests the test sent through the route, labelled
-// with the user's names; promtool accepts the exposition.
+// TestMetricsScrapedByPrometheus: a real Prometheus scrapes portico's one /metrics endpoint
+// (on --metrics-address), and a PromQL query returns the number of requests the test sent
+// through the route, labelled with the user's names; promtool accepts the exposition.
 func TestMetricsScrapedByPrometheus(t *testing.T) {
 	prometheusBin := requireTool(t, "prometheus", "prometheus")
 	promtool := requireTool(t, "promtool", "prometheus")
 	api := newBackend(t, "api.v1")
 	port := envoytest.FreePort(t)
 	addr, adminFlag := adminAddr(t)
+	// Prometheus scrapes the metrics-only address, which serves nothing else of the admin API.
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", envoytest.FreePort(t))
 	cfg := filepath.Join(t.TempDir(), "portico.yaml")
 	writeFile(t, cfg, observedConfig(port, api, ""))
-	startReady(t, cfg, adminFlag...)
+	startReady(t, cfg, append(adminFlag, "--metrics-address", metricsAddr)...)
+	if code, _, err := adminGet(metricsAddr, "/status"); err != nil || code != 404 {
+		t.Errorf("GET /status on --metrics-address = %d, %v; want 404", code, err)
+	}
 
 	const requests = 7
 	for i := range requests {
@@ -107,7 +112,7 @@ func TestMetricsScrapedByPrometheus(t *testing.T) {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 
-	promAPI := startPrometheus(t, prometheusBin, addr)
+	promAPI := startPrometheus(t, prometheusBin, metricsAddr)
 	route := `{envoy_virtual_host="shop.v2",envoy_route="orders"}`
 	for query, want := range map[string]string{
 		"sum(envoy_vhost_route_upstream_rq_total" + route + ")":                                                                        "7",

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -27,9 +29,25 @@ func adminOptions(status admin.StatusFunc, current func() *config.Config, sup *s
 	}
 }
 
-// serveAdmin serves the admin API on l until ctx is done.
-func serveAdmin(ctx context.Context, logger *slog.Logger, l net.Listener, o admin.Options) {
-	if err := admin.Serve(ctx, logger, l, admin.New(o)); err != nil {
-		logger.Error("admin API stopped", "error", err.Error())
+// serveAdmin serves h, the admin API or its metrics, on l until ctx is done.
+func serveAdmin(ctx context.Context, logger *slog.Logger, l net.Listener, h http.Handler) {
+	if err := admin.Serve(ctx, logger, l, h); err != nil {
+		logger.Error("admin API stopped", "error", err.Error(), "address", l.Addr().String())
 	}
+}
+
+// listenMetrics listens on --metrics-address, if given. Unlike the admin API it may listen on
+// any address: metrics name resources but carry no configuration.
+func listenMetrics(addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return nil, usageError{fmt.Errorf("--metrics-address %q: %w", addr, err)}
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics address: %w", err)
+	}
+	return l, nil
 }

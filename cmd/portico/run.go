@@ -44,6 +44,8 @@ type runOptions struct {
 	// adminExplicit is set when --admin-address was given: failing to listen there is fatal,
 	// while a taken default (another portico on the host) only costs the admin API.
 	adminExplicit bool
+	// metricsAddress, when set, serves /metrics alone there, on any address.
+	metricsAddress string
 	strict        bool
 }
 
@@ -76,6 +78,7 @@ Without -c, portico reads ./portico.yaml, or serves a built-in demo on 127.0.0.1
 	f.DurationVar(&o.drainTimeout, "drain-timeout", 5*time.Second, "how long a stop waits for in-flight requests; a Proxy document's drainTimeout overrides it")
 	f.DurationVar(&o.readyTimeout, "ready-timeout", 60*time.Second, "how long to wait for Envoy to become ready")
 	f.StringVar(&o.adminAddress, "admin-address", admin.DefaultAddress, "loopback address of portico's admin API (/readyz, /status)")
+	f.StringVar(&o.metricsAddress, "metrics-address", "", "also serve /metrics (and nothing else of the admin API) on this address, such as 0.0.0.0:9701, for Prometheus on other hosts")
 	f.BoolVar(&o.strict, "strict", false, "refuse to start unless the configuration files are valid as a whole, instead of serving the last known good configuration or holding broken resources back")
 	return cmd
 }
@@ -147,6 +150,13 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	default:
 		defer adminListener.Close()
 	}
+	metricsListener, err := listenMetrics(o.metricsAddress)
+	if err != nil {
+		return err
+	}
+	if metricsListener != nil {
+		defer metricsListener.Close()
+	}
 	if err := checkGatewayPorts(ctrl.Current()); err != nil {
 		return err
 	}
@@ -200,8 +210,12 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 		DrainTimeout:  settings.DrainTimeout,
 		Logger:        logger,
 	})
+	adminOpts := adminOptions(status, ctrl.Current, sup, porticoMetrics)
 	if adminListener != nil {
-		go serveAdmin(ctx, logger, adminListener, adminOptions(status, ctrl.Current, sup, porticoMetrics))
+		go serveAdmin(ctx, logger, adminListener, admin.New(adminOpts))
+	}
+	if metricsListener != nil {
+		go serveAdmin(ctx, logger, metricsListener, admin.MetricsHandler(adminOpts))
 	}
 	supDone := make(chan error, 1)
 	go func() { supDone <- sup.Run(ctx) }()
