@@ -9,6 +9,7 @@ package admin
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,7 +56,8 @@ type Options struct {
 // Handler serves /readyz, /status and /metrics from status alone.
 func Handler(status StatusFunc) http.Handler { return New(Options{Status: status}) }
 
-// New serves /readyz, /status, /metrics (Portico's metrics and Envoy's, in one exposition),
+// New serves a read-only web page at /, and /readyz, /status, /metrics (Portico's metrics and
+// Envoy's, in one exposition),
 // and as JSON /routes (the route table), /listeners (the Gateways' addresses), /upstreams
 // (Upstream hosts and their health in Envoy) and /config_dump (Envoy's, without secrets).
 func New(o Options) http.Handler {
@@ -131,8 +133,20 @@ func New(o Options) http.Handler {
 		_, _ = w.Write(dump) // a write error means the client went away
 	})
 	mux.Handle("GET /metrics", metricsHandler(o))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		// The page fetches from this origin only: no external scripts, styles or fonts.
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
+		_, _ = w.Write(page) // a write error means the client went away
+	})
 	return mux
 }
+
+// page is the read-only web page on the admin address: status, routes with live request
+// rates, Upstream hosts and resources, from the endpoints above.
+//
+//go:embed ui/index.html
+var page []byte
 
 // MetricsHandler serves /metrics alone, as New does: for --metrics-address, which may be
 // reachable from other hosts, unlike the rest of the admin API.

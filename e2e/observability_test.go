@@ -2,14 +2,18 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
+	"image/png"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -388,3 +392,101 @@ func TestRoutesAndConfigDump(t *testing.T) {
 		}
 	}
 }
+
+// TestWebPage loads the admin address's page in headless Chromium while traffic flows: the
+// rendered page shows readiness, the route with a live request rate above zero, and the
+// Upstream host's health, and the screenshot shows the Accepted status in its green.
+func TestWebPage(t *testing.T) {
+	chromium := requireTool(t, "chromium", "chromium")
+	api := newBackend(t, "api.v1")
+	port := envoytest.FreePort(t)
+	addr, adminFlag := adminAddr(t)
+	cfg := filepath.Join(t.TempDir(), "portico.yaml")
+	writeFile(t, cfg, observedConfig(port, api, ""))
+	startReady(t, cfg, adminFlag...)
+
+	// Traffic for the page's request rate, until the browser is done (at most 20000 requests).
+	stop := make(chan struct{})
+	trafficDone := make(chan struct{})
+	go func() {
+		defer close(trafficDone)
+		for range 20000 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_, _, _ = get("", fmt.Sprintf("http://127.0.0.1:%d/orders/live", port))
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-trafficDone
+	}()
+
+	profile := t.TempDir()
+	browse := func(args ...string) []byte {
+		t.Helper()
+		// Virtual time runs the page's one-second refreshes without waiting for them, and
+		// waits for its fetches.
+		full := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + profile,
+			"--virtual-time-budget=4000", "--window-size=1200,800"}, args...)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, chromium, append(full, "http://"+addr+"/")...)
+		stderr := &syncbuf.Buffer{}
+		cmd.Stderr = stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("chromium %v: %v\n%s", args, err, stderr)
+		}
+		return out
+	}
+
+	dom := string(browse("--dump-dom"))
+	for _, want := range []string{
+		`<span class="ok">yes</span>`,
+		`<td>shop.v2/orders</td><td>prefix /orders</td><td>forward</td><td>api.v1</td><td class="Accepted">Accepted</td>`,
+		fmt.Sprintf(`<td>api.v1</td><td>127.0.0.1:%d</td><td class="Accepted">healthy</td>`, api.addr.Port),
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("the rendered page lacks %s", want)
+		}
+	}
+	rate := regexp.MustCompile(`<td>shop\.v2/orders</td>.*?<td class="num rate">([0-9.]+)</td>`).FindStringSubmatch(dom)
+	if rate == nil {
+		t.Errorf("the rendered page has no request rate for shop.v2/orders:\n%s", dom)
+	} else if v, err := strconv.ParseFloat(rate[1], 64); err != nil || v <= 0 {
+		t.Errorf("request rate of shop.v2/orders = %q, want above zero while traffic flows", rate[1])
+	}
+
+	shot := filepath.Join(t.TempDir(), "page.png")
+	browse("--screenshot=" + shot)
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != 1200 || b.Dy() != 800 {
+		t.Errorf("screenshot is %dx%d, want 1200x800", b.Dx(), b.Dy())
+	}
+	// #1a7f37 is the page's colour for Accepted and healthy: present only once data rendered.
+	green := 0
+	for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y++ {
+		for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x++ {
+			r, g, b, _ := img.At(x, y).RGBA()
+			if near(r>>8, 0x1a) && near(g>>8, 0x7f) && near(b>>8, 0x37) {
+				green++
+			}
+		}
+	}
+	if green < 20 {
+		t.Errorf("the screenshot has %d pixels of the Accepted green, want the rendered statuses", green)
+	}
+}
+
+func near(v, want uint32) bool { return v+24 >= want && v <= want+24 }
