@@ -137,3 +137,28 @@ func TestMetricsHandlerServesOnlyMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestPageHasNoExternalAssets(t *testing.T) {
+	srv := httptest.NewServer(Handler(func() controller.Status { return controller.Status{} }))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET / = %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	for _, external := range []string{"http://", "https://", "//cdn", "src=\""} {
+		if strings.Contains(string(body), external) {
+			t.Errorf("the page refers to %q: it must load nothing from elsewhere", external)
+		}
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+		t.Errorf("Content-Security-Policy = %q, want default-src 'self'", csp)
+	}
+	if resp, err := http.Get(srv.URL + "/nothing-here"); err != nil || resp.StatusCode != 404 {
+		t.Errorf("GET /nothing-here = %v %v, want 404: only / is the page", resp.StatusCode, err)
+	}
+}
