@@ -51,6 +51,8 @@ type Options struct {
 	// EnvoyAdmin returns the address of Envoy's admin API, for /config_dump; "" while no Envoy
 	// runs.
 	EnvoyAdmin func() string
+	// Recent keeps the last warnings and errors logged, for /errors.
+	Recent *RecentErrors
 }
 
 // Handler serves /readyz, /status and /metrics from status alone.
@@ -58,7 +60,8 @@ func Handler(status StatusFunc) http.Handler { return New(Options{Status: status
 
 // New serves a read-only web page at /, and /readyz, /status, /metrics (Portico's metrics and
 // Envoy's, in one exposition),
-// and as JSON /routes (the route table), /listeners (the Gateways' addresses), /upstreams
+// and as JSON /routes (the route table), /errors (recent warnings and errors), /listeners
+// (the Gateways' addresses), /upstreams
 // (Upstream hosts and their health in Envoy) and /config_dump (Envoy's, without secrets).
 func New(o Options) http.Handler {
 	status := o.Status
@@ -101,6 +104,13 @@ func New(o Options) http.Handler {
 			routes = []Route{}
 		}
 		writeJSON(w, routes)
+	})
+	mux.HandleFunc("GET /errors", func(w http.ResponseWriter, _ *http.Request) {
+		entries := []LogEntry{}
+		if o.Recent != nil {
+			entries = o.Recent.Entries()
+		}
+		writeJSON(w, entries)
 	})
 	mux.HandleFunc("GET /listeners", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, Listeners(current()))

@@ -366,6 +366,20 @@ func TestRoutesAndConfigDump(t *testing.T) {
 		}
 	}
 
+	// A broken edit is logged as an error, which status shows among the recent ones.
+	writeFile(t, cfg, "kind: [")
+	eventually(t, 10*time.Second, "portico status shows the rejected change among recent errors", func() error {
+		out, err := exec.Command(porticoBin, "status", "--admin-address", addr).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		_, recent, ok := strings.Cut(string(out), "RECENT WARNINGS AND ERRORS\n")
+		if !ok || !strings.Contains(recent, "ERROR configuration change rejected, the previous configuration keeps serving") {
+			return fmt.Errorf("no such error in:\n%s", out)
+		}
+		return nil
+	})
+
 	out, err = exec.Command(porticoBin, "config-dump", "--admin-address", addr).Output()
 	if err != nil {
 		t.Fatalf("portico config-dump: %v", err)

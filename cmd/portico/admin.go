@@ -15,6 +15,9 @@ import (
 	"github.com/portico-gw/portico/supervisor"
 )
 
+// recentErrors is how many warnings and errors `portico status` can show.
+const recentErrors = 20
+
 // adminOptions connects the admin API to what it reports on: the status, the configuration
 // served, Portico's own metrics in reg, and the Envoy sup runs.
 func adminOptions(status admin.StatusFunc, current func() *config.Config, sup *supervisor.Supervisor, reg *prometheus.Registry) admin.Options {

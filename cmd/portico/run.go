@@ -46,7 +46,7 @@ type runOptions struct {
 	adminExplicit bool
 	// metricsAddress, when set, serves /metrics alone there, on any address.
 	metricsAddress string
-	strict        bool
+	strict         bool
 }
 
 func newRunCmd(stdout io.Writer, newLogger func() (*slog.Logger, error)) *cobra.Command {
@@ -94,6 +94,8 @@ func addEnvoyFlags(cmd *cobra.Command, o *runOptions) {
 
 func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout io.Writer) error {
 	started := time.Now()
+	recent := admin.NewRecentErrors(recentErrors)
+	logger = slog.New(recent.Handler(logger.Handler()))
 	src, err := resolveConfig(o.configs)
 	if err != nil {
 		return err
@@ -211,6 +213,7 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 		Logger:        logger,
 	})
 	adminOpts := adminOptions(status, ctrl.Current, sup, porticoMetrics)
+	adminOpts.Recent = recent
 	if adminListener != nil {
 		go serveAdmin(ctx, logger, adminListener, admin.New(adminOpts))
 	}

@@ -24,8 +24,8 @@ func newStatusCmd(stdout io.Writer) *cobra.Command {
 		Long: `Show what a running portico serves: whether Envoy is connected and which version it is,
 the configuration generation Portico wants served and the one Envoy acknowledged, the last
 reload, every resource with its state (Accepted, Warning or Rejected) and why, the Gateways'
-listening addresses, the routes per virtual host, and every Upstream host with its health as
-Envoy sees it.
+listening addresses, the routes per virtual host, every Upstream host with its health as
+Envoy sees it, and the last warnings and errors logged.
 
 It asks the admin API of the portico started with the same --admin-address.`,
 		Args: noArgs,
@@ -139,12 +139,16 @@ func rateLimitLine(rl *controller.RateLimitStatus) string {
 	return line
 }
 
+// shownErrors is how many of the recent warnings and errors status prints, newest last.
+const shownErrors = 10
+
 // printServing prints what Envoy serves: listeners, routes and Upstream hosts with their
 // health. A part the admin API cannot give (no Envoy running yet) is reported in its place.
 func printServing(ctx context.Context, w io.Writer, address string) error {
 	var listeners []admin.Listener
 	var routes []admin.Route
 	var upstreams []admin.Upstream
+	var recent []admin.LogEntry
 	parts := []struct {
 		title, path string
 		into        any
@@ -171,6 +175,16 @@ func printServing(ctx context.Context, w io.Writer, address string) error {
 				}
 			}
 			return tw.Flush()
+		}},
+		{"RECENT WARNINGS AND ERRORS", "/errors", &recent, func() error {
+			if len(recent) == 0 {
+				_, err := fmt.Fprintln(w, "none")
+				return err
+			}
+			for _, e := range recent[max(0, len(recent)-shownErrors):] {
+				fmt.Fprintf(w, "%s %-5s %s\n", e.Time.Local().Format(time.DateTime), e.Level, e.Message)
+			}
+			return nil
 		}},
 	}
 	for _, p := range parts {
