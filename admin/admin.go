@@ -1,6 +1,6 @@
 // Package admin serves Portico's own admin API on a loopback address: /readyz for load
-// balancers and orchestrators, /status for `portico status` and people, /metrics for
-// Prometheus.
+// balancers and orchestrators, /status, /routes, /listeners, /upstreams, /errors and
+// /config_dump for the CLI and people, a read-only web page, and /metrics for Prometheus.
 //
 // It only reports; it must not change configuration, and it must not listen on anything but
 // loopback, since the status names every resource and file of the configuration. Only
@@ -45,11 +45,11 @@ type Options struct {
 	EnvoyRestarts func() (restarts, hotRestarts int)
 	// Version is Portico's version, for portico_build_info.
 	Version string
-	// Config returns the configuration Portico wants served, for /routes; nil before the
-	// first one.
+	// Config returns the configuration Portico wants served, for /routes, /listeners and
+	// /upstreams; nil before the first one.
 	Config func() *config.Config
-	// EnvoyAdmin returns the address of Envoy's admin API, for /config_dump; "" while no Envoy
-	// runs.
+	// EnvoyAdmin returns the address of Envoy's admin API, for /config_dump and /upstreams; ""
+	// while no Envoy runs.
 	EnvoyAdmin func() string
 	// Recent keeps the last warnings and errors logged, for /errors.
 	Recent *RecentErrors
@@ -58,11 +58,10 @@ type Options struct {
 // Handler serves /readyz, /status and /metrics from status alone.
 func Handler(status StatusFunc) http.Handler { return New(Options{Status: status}) }
 
-// New serves a read-only web page at /, and /readyz, /status, /metrics (Portico's metrics and
-// Envoy's, in one exposition),
-// and as JSON /routes (the route table), /errors (recent warnings and errors), /listeners
-// (the Gateways' addresses), /upstreams
-// (Upstream hosts and their health in Envoy) and /config_dump (Envoy's, without secrets).
+// New serves a read-only web page at /; /readyz; /metrics (Portico's metrics and Envoy's, in
+// one exposition); and as JSON /status, /routes (the route table), /errors (recent warnings
+// and errors), /listeners (the Gateways' addresses), /upstreams (Upstream hosts and their
+// health in Envoy) and /config_dump (Envoy's, without secrets).
 func New(o Options) http.Handler {
 	status := o.Status
 	mux := http.NewServeMux()

@@ -51,7 +51,7 @@ func (e *EnvoyStats) Gather() ([]*dto.MetricFamily, error) {
 		}
 	}
 	families = append(families,
-		gauge("portico_envoy_up", "1 when Envoy's admin API answered this scrape with its statistics.", up),
+		gauge("portico_envoy_up", "1 when Envoy's admin API answered this scrape with statistics portico could read.", up),
 		gauge("portico_envoy_ready", "1 when Envoy's admin /ready answered 200 at this scrape.", ready))
 	return families, nil
 }
