@@ -151,7 +151,7 @@ type RouteTableSpec struct {
 
 // Route matches requests and says what to do with them: exactly one action is set.
 type Route struct {
-	// Name is optional; it names the route in Envoy's configuration and statistics.
+	// Name is optional; it names the route in Envoy's configuration, and a named route gets per-route statistics.
 	Name  string     `yaml:"name,omitempty"`
 	Match RouteMatch `yaml:"match"`
 

@@ -211,7 +211,7 @@ func TestEnvoyEnforcesLimits(t *testing.T) {
 	// is made, with a key of its own so that the counts below start from zero.
 	eventually(t, "Envoy asks the rate limit service", func() bool {
 		get(t, url, "warm-up")
-		return counterValue(t, reg, "portico_ratelimit_decisions_total", map[string]string{"limit": "per-key"}) > 0
+		return metricValue(t, reg, "portico_ratelimit_decisions_total", map[string]string{"limit": "per-key"}) > 0
 	})
 
 	for _, key := range []string{"alice", "bob"} {
@@ -232,7 +232,7 @@ func TestEnvoyEnforcesLimits(t *testing.T) {
 	}
 
 	t.Run("shadow limit never blocks", func(t *testing.T) {
-		before := counterValue(t, reg, "portico_ratelimit_decisions_total", map[string]string{"limit": "per-ip-shadow", "decision": "shadowed"})
+		before := metricValue(t, reg, "portico_ratelimit_decisions_total", map[string]string{"limit": "per-ip-shadow", "decision": "shadowed"})
 		for i := range 5 {
 			resp := get(t, url, "")
 			if resp.StatusCode != http.StatusOK {
@@ -243,7 +243,7 @@ func TestEnvoyEnforcesLimits(t *testing.T) {
 			}
 		}
 		// The per-IP count was past 2 before these: every one of them was over the shadow limit.
-		if got := counterValue(t, reg, "portico_ratelimit_decisions_total", map[string]string{"limit": "per-ip-shadow", "decision": "shadowed"}); got != before+5 {
+		if got := metricValue(t, reg, "portico_ratelimit_decisions_total", map[string]string{"limit": "per-ip-shadow", "decision": "shadowed"}); got != before+5 {
 			t.Errorf("shadowed decisions %v, want %v", got, before+5)
 		}
 	})

@@ -151,7 +151,7 @@ func TestRedisStoppedFailsOpenAndRecovers(t *testing.T) {
 	if !st.Degraded || st.StoreErrors != 3 || st.LastError == nil {
 		t.Fatalf("status %+v, want degraded after 3 errors", st)
 	}
-	if got := counterValue(t, reg, "portico_ratelimit_store_errors_total", nil); got != 3 {
+	if got := metricValue(t, reg, "portico_ratelimit_store_errors_total", nil); got != 3 {
 		t.Errorf("store errors metric %v, want 3", got)
 	}
 

@@ -97,9 +97,15 @@ func (b *routeBuilder) routes(list []config.Route, namePrefix string, parents []
 }
 
 func (b *routeBuilder) route(r config.Route, name string, parents []config.RouteMatch) (*routev3.Route, error) {
+	er := &routev3.Route{Name: name, Match: routeMatch(r.Match, parents)}
 	// The stat prefix turns on Envoy's per-route statistics (requests, status classes,
-	// latency), tagged with the virtual host and route names.
-	er := &routev3.Route{Name: name, StatPrefix: StatName(name), Match: routeMatch(r.Match, parents)}
+	// latency), tagged with the virtual host and route names. Only routes the user named get
+	// them: each costs Envoy a set of statistics to create on every route update, which
+	// doubled the time a new route took to go live at 3,000 routes, and a generated name
+	// would make a poor label anyway.
+	if r.Name != "" {
+		er.StatPrefix = StatName(name)
+	}
 	switch {
 	case r.Upstream != "":
 		if !b.upstreams[r.Upstream] {

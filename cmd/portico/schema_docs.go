@@ -144,7 +144,7 @@ var schemaDocs = map[string]string{
 	"Route.delegate":                                "delegate hands matching requests to the routes of one or more RouteTables.",
 	"Route.destinations":                            "destinations split matching requests between Upstreams by weight.",
 	"Route.directResponse":                          "directResponse answers matching requests from the gateway itself.",
-	"Route.name":                                    "name is optional; it names the route in Envoy's configuration and statistics.",
+	"Route.name":                                    "name is optional; it names the route in Envoy's configuration, and a named route gets per-route statistics.",
 	"Route.options":                                 "options change how the route forwards requests: rewrites, headers, timeouts, retries.",
 	"Route.rateLimit":                               "rateLimit limits the requests this route matches, in addition to its VirtualService's.",
 	"Route.redirect":                                "redirect answers matching requests with a redirect.",
