@@ -354,11 +354,11 @@ func explain(name string) string {
 			"re-validates every file (YAML decoding of the unchanged files is the largest share of a reload's CPU: profile " +
 			"`go test -bench BenchmarkReload -cpuprofile` in controller), translates, checks and copies the resources twice " +
 			"(xds.Check in controller.Build, then xds.Server.Push), and pushes the whole RouteConfiguration, which Envoy " +
-			"rebuilds with all N routes, including a statistics scope per route (route stat_prefix). A route-only change is " +
-			"one push, without make-before-break steps. Fixes, in order of effect: make per-route statistics opt-in, or " +
-			"cheaper for Envoy to rebuild; keep decoded documents per file keyed by content hash so only the changed file " +
-			"is decoded; check and copy the resources once; split the RDS resource per VirtualService (VHDS or one route " +
-			"configuration per listener group) so Envoy rebuilds only what changed."
+			"rebuilds with all N routes (per-route statistics, which doubled this time, are only kept for named routes; the " +
+			"benchmark's routes are unnamed). A route-only change is one push, without make-before-break steps. Fixes, in " +
+			"order of effect: keep decoded documents per file keyed by content hash so only the changed file is decoded; " +
+			"check and copy the resources once; split the RDS resource per VirtualService (VHDS or one route configuration " +
+			"per listener group) so Envoy rebuilds only what changed."
 	case strings.HasPrefix(name, "decode"):
 		return "Translation itself is well inside the budget; decode and validation are not. The profile below shows YAML " +
 			"parsing with position tracking and the decoder's allocations at the top. Cache decoded documents per unchanged " +
@@ -378,8 +378,9 @@ func explain(name string) string {
 			"that replaces a resource Envoy is using (instead of updating it in place) drains its connections."
 	case strings.HasPrefix(name, "data plane"):
 		return "Portico and bare Envoy run the same binary with the same concurrency, so a gap here is either noise on a " +
-			"shared two-core machine or configuration Portico adds (EDS instead of STATIC endpoints, stat names); rerun to " +
-			"see if it persists before changing anything."
+			"shared two-core machine or configuration Portico adds (EDS instead of STATIC endpoints, stat names, and the " +
+			"fault and CORS filters every listener carries so that enabling them never touches the listener); rerun to see " +
+			"if it persists, then try leaving those filters out of listeners that no route uses them on."
 	}
 	return ""
 }
