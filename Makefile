@@ -8,7 +8,7 @@ GO            ?= go
 GOTESTFLAGS   ?= -p 2 -timeout 14m
 BIN           := $(CURDIR)/bin/portico
 
-.PHONY: all build run test unit e2e envoy clean fmt vet
+.PHONY: all build run test unit e2e envoy clean fmt vet fuzz
 
 all: build
 
@@ -40,6 +40,14 @@ unit:
 
 e2e: envoy
 	PORTICO_TEST_ENVOY=$(ENVOY_BIN) $(GO) test $(GOTESTFLAGS) ./e2e/...
+
+# fuzz runs the decoder and translator fuzzers for a bounded time each. Minimizing a large
+# YAML input takes long, and with the default 60 s per input the translator fuzzer spends its
+# whole run minimizing; 2 s keeps it executing.
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./config
+	$(GO) test -run '^$$' -fuzz FuzzTranslate -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./translator
 
 fmt:
 	gofmt -l -w .

@@ -13,7 +13,8 @@ import (
 
 // FuzzTranslate mutates the golden inputs. Whatever config validation accepts, Translate must
 // turn into resources that pass Envoy's proto constraints and form a consistent snapshot: a
-// configuration portico accepts must never be one it cannot serve.
+// configuration portico accepts must never be one it cannot serve. Run it with `make fuzz`:
+// it needs a short -fuzzminimizetime, or it spends its time minimizing large inputs.
 func FuzzTranslate(f *testing.F) {
 	inputs, err := filepath.Glob("testdata/in/*.yaml")
 	if err != nil || len(inputs) == 0 {
