@@ -19,9 +19,15 @@ func (v *validator) checkGateway(g *Gateway) {
 				excerpt(g.Spec.BindAddress))
 		}
 	}
-	if g.Source.valid("spec.protocol") && g.Spec.Protocol != ProtocolHTTP {
-		v.errorf(s, "spec.protocol", "protocol %q is not supported; use %s (or leave protocol out)", excerpt(g.Spec.Protocol), ProtocolHTTP)
+	if g.Source.valid("spec.protocol") {
+		switch g.Spec.Protocol {
+		case ProtocolHTTP, ProtocolTCP:
+		default:
+			v.errorf(s, "spec.protocol", "protocol %q is not supported; use %s or %s (or leave protocol out for %s)",
+				excerpt(g.Spec.Protocol), ProtocolHTTP, ProtocolTCP, ProtocolHTTP)
+		}
 	}
+	v.checkTCPGateway(s, g)
 	seen := map[string]bool{}
 	for i, name := range g.Spec.VirtualServices {
 		p := fmt.Sprintf("spec.virtualServices[%d]", i)
@@ -42,7 +48,7 @@ func (v *validator) checkGateway(g *Gateway) {
 	}
 	if sel := g.Spec.VirtualServiceSelector; sel != nil && g.Source.valid("spec.virtualServiceSelector") {
 		v.checkLabels(s, "spec.virtualServiceSelector.matchLabels", sel.MatchLabels)
-		if !slices.ContainsFunc(v.cfg.VirtualServices, g.Serves) {
+		if g.Spec.Protocol != ProtocolTCP && !slices.ContainsFunc(v.cfg.VirtualServices, g.Serves) {
 			v.warnf(s, "spec.virtualServiceSelector", "selects no VirtualService, so this Gateway answers every request with 404; label a VirtualService to match")
 		}
 	}
@@ -84,8 +90,12 @@ func (v *validator) checkDuration(s subject, field, d string) {
 
 // Serves reports whether Gateway g serves VirtualService vs. Both sides may narrow the
 // attachment and both must agree: a VirtualService that lists gateways attaches only to those,
-// and a Gateway that lists or selects VirtualServices serves only those.
+// and a Gateway that lists or selects VirtualServices serves only those. A TCP Gateway serves
+// none: it has no HTTP routing to attach them to.
 func (g *Gateway) Serves(vs *VirtualService) bool {
+	if g.Spec.Protocol == ProtocolTCP {
+		return false
+	}
 	if len(vs.Spec.Gateways) > 0 && !slices.Contains(vs.Spec.Gateways, g.Metadata.Name) {
 		return false
 	}

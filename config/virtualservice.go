@@ -71,6 +71,9 @@ func (v *validator) checkGatewayRefs(s subject, refs []string) {
 			v.errorf(s, p, "Gateway %q is listed more than once; remove the repeat", excerpt(ref))
 		case v.gateways[ref] == nil:
 			v.errorf(s, p, "%s", notDefined(KindGateway, ref, v.gatewayNames))
+		case v.gateways[ref].Spec.Protocol == ProtocolTCP:
+			v.errorf(s, p, "Gateway %q is a TCP Gateway (%s) and serves no VirtualServices; attach to an HTTP Gateway",
+				ref, v.gateways[ref].Source.At("spec.protocol"))
 		}
 		seen[ref] = true
 	}

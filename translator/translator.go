@@ -46,6 +46,14 @@ func Translate(cfg *config.Config) (*Output, error) {
 	}
 	b := &routeBuilder{cfg: cfg, upstreams: upstreams}
 	for _, gw := range cfg.Gateways {
+		if gw.Spec.Protocol == config.ProtocolTCP {
+			l, err := tcpListener(gw)
+			if err != nil {
+				return nil, fmt.Errorf("gateway %q: %w", gw.Metadata.Name, err)
+			}
+			out.Listeners = append(out.Listeners, l)
+			continue
+		}
 		var hosts []*routev3.VirtualHost
 		vss := attached(gw, cfg.VirtualServices)
 		for _, vs := range vss {
