@@ -21,6 +21,7 @@ func applyDefaults(cfg *Config) {
 		if !g.Source.has("spec.protocol") {
 			g.Spec.Protocol = DefaultProtocol
 		}
+		tlsDefaults(g)
 	}
 	for _, vs := range cfg.VirtualServices {
 		if !vs.Source.has("spec.domains") {

@@ -21,13 +21,14 @@ func (v *validator) checkGateway(g *Gateway) {
 	}
 	if g.Source.valid("spec.protocol") {
 		switch g.Spec.Protocol {
-		case ProtocolHTTP, ProtocolTCP:
+		case ProtocolHTTP, ProtocolHTTPS, ProtocolTCP:
 		default:
-			v.errorf(s, "spec.protocol", "protocol %q is not supported; use %s or %s (or leave protocol out for %s)",
-				excerpt(g.Spec.Protocol), ProtocolHTTP, ProtocolTCP, ProtocolHTTP)
+			v.errorf(s, "spec.protocol", "protocol %q is not supported; use %s, %s or %s (or leave protocol out for %s)",
+				excerpt(g.Spec.Protocol), ProtocolHTTP, ProtocolHTTPS, ProtocolTCP, ProtocolHTTP)
 		}
 	}
 	v.checkTCPGateway(s, g)
+	v.checkGatewayTLS(s, g)
 	seen := map[string]bool{}
 	for i, name := range g.Spec.VirtualServices {
 		p := fmt.Sprintf("spec.virtualServices[%d]", i)

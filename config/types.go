@@ -56,7 +56,7 @@ type GatewaySpec struct {
 	BindAddress string `yaml:"bindAddress,omitempty"`
 	// BindPort is the TCP port to listen on (1-65535). Required.
 	BindPort int `yaml:"bindPort"`
-	// Protocol is what the listener speaks: HTTP (the default) or TCP (see TCP).
+	// Protocol is what the listener speaks: HTTP (the default), HTTPS (see TLS) or TCP (see TCP).
 	Protocol string `yaml:"protocol,omitempty"`
 	// VirtualServices names the VirtualServices this Gateway serves. With neither this nor
 	// VirtualServiceSelector, the Gateway serves every VirtualService that does not exclude it.
@@ -71,6 +71,8 @@ type GatewaySpec struct {
 	AccessLog *AccessLog `yaml:"accessLog,omitempty"`
 	// Tracing sends spans to an OpenTelemetry collector; see docs/observability.md.
 	Tracing *Tracing `yaml:"tracing,omitempty"`
+	// TLS holds an HTTPS Gateway's certificates; required when protocol is HTTPS, forbidden otherwise.
+	TLS *GatewayTLS `yaml:"tls,omitempty"`
 	// TCP proxies raw TCP to one Upstream; required when protocol is TCP, forbidden otherwise.
 	TCP *TCPProxy `yaml:"tcp,omitempty"`
 }

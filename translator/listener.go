@@ -16,11 +16,11 @@ import (
 	"github.com/portico-gw/portico/config"
 )
 
-// listener builds the Envoy listener for an HTTP Gateway. Its routes come over RDS under a
+// listener builds the Envoy listener for an HTTP or HTTPS Gateway. Its routes come over RDS under a
 // route configuration of the same name, so a route change never touches the listener and
 // never drains its connections.
 func listener(gw *config.Gateway, rl rateLimitNeeds) (*listenerv3.Listener, error) {
-	if gw.Spec.Protocol != config.ProtocolHTTP {
+	if gw.Spec.Protocol != config.ProtocolHTTP && gw.Spec.Protocol != config.ProtocolHTTPS {
 		return nil, fmt.Errorf("protocol %q cannot be translated", gw.Spec.Protocol)
 	}
 	router, err := anypb.New(&routerv3.Router{})
@@ -69,12 +69,17 @@ func listener(gw *config.Gateway, rl rateLimitNeeds) (*listenerv3.Listener, erro
 	if err != nil {
 		return nil, err
 	}
-	l.FilterChains = []*listenerv3.FilterChain{{
-		Filters: []*listenerv3.Filter{{
-			Name:       wellknown.HTTPConnectionManager,
-			ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: hcm},
-		}},
-	}}
+	filter := &listenerv3.Filter{
+		Name:       wellknown.HTTPConnectionManager,
+		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: hcm},
+	}
+	if gw.Spec.Protocol == config.ProtocolHTTPS {
+		if err := terminateTLS(l, gw.Spec.TLS, filter); err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		return l, nil
+	}
+	l.FilterChains = []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{filter}}}
 	return l, nil
 }
 

@@ -60,7 +60,8 @@ var schemaOneOf = map[reflect.Type][]string{
 // schemaEnums lists the allowed values of string fields that have a fixed set, by struct and
 // yaml name.
 var schemaEnums = map[reflect.Type]map[string][]string{
-	reflect.TypeFor[config.GatewaySpec](): {"protocol": {config.ProtocolHTTP, config.ProtocolTCP}},
+	reflect.TypeFor[config.GatewaySpec](): {"protocol": {config.ProtocolHTTP, config.ProtocolHTTPS, config.ProtocolTCP}},
+	reflect.TypeFor[config.GatewayTLS]():  {"minVersion": {config.TLSVersion12, config.TLSVersion13}},
 	reflect.TypeFor[config.DNSUpstream](): {"lookupFamily": {config.LookupFamilyV4, config.LookupFamilyV6, config.LookupFamilyAuto}},
 	reflect.TypeFor[config.ProxySpec]():   {"logLevel": config.EnvoyLogLevels},
 }

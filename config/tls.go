@@ -1,0 +1,215 @@
+package config
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// ProtocolHTTPS is a Gateway that terminates TLS and then speaks HTTP/1.1 or HTTP/2.
+const ProtocolHTTPS = "HTTPS"
+
+// The TLS versions a Gateway can require at least.
+const (
+	TLSVersion12 = "1.2"
+	TLSVersion13 = "1.3"
+)
+
+// Defaults of an HTTPS Gateway's TLS settings.
+const DefaultTLSMinVersion = TLSVersion12
+
+// DefaultALPN is offered when spec.tls.alpn is left out: HTTP/2 first, then HTTP/1.1.
+var DefaultALPN = []string{"h2", "http/1.1"}
+
+// GatewayTLS is how an HTTPS Gateway terminates TLS. Envoy reads the certificate files itself,
+// when the listener is (re)built; Portico reads them once at load time to report mistakes early.
+type GatewayTLS struct {
+	// Certificates are the server certificates. A client's SNI name picks the certificate that
+	// lists it in serverNames; the certificate without serverNames answers everything else.
+	Certificates []TLSCertificate `yaml:"certificates"`
+	// MinVersion is the oldest TLS version accepted: "1.2" (default) or "1.3".
+	MinVersion string `yaml:"minVersion,omitempty"`
+	// ALPN are the application protocols offered, in order of preference. Default [h2, http/1.1].
+	ALPN []string `yaml:"alpn,omitempty"`
+}
+
+// TLSCertificate is a PEM certificate chain and its private key, each in a file. A relative
+// path is relative to the directory of the configuration file that names it.
+type TLSCertificate struct {
+	// CertFile is the PEM file with the certificate, then any intermediates.
+	CertFile string `yaml:"certFile"`
+	// KeyFile is the PEM file with the certificate's private key.
+	KeyFile string `yaml:"keyFile"`
+	// ServerNames are the SNI names (such as api.example.com or *.example.com) this certificate
+	// answers. Empty: the default certificate, for every other name and for clients without SNI.
+	ServerNames []string `yaml:"serverNames,omitempty"`
+}
+
+// tlsDefaults resolves relative certificate paths against the Gateway's own file and fills in
+// the TLS version and ALPN defaults. Envoy runs in Portico's working directory, so a path joined
+// to the config file's directory names the same file for both.
+func tlsDefaults(g *Gateway) {
+	t := g.Spec.TLS
+	if t == nil {
+		return
+	}
+	dir := filepath.Dir(g.Source.Doc.File)
+	for i := range t.Certificates {
+		c := &t.Certificates[i]
+		c.CertFile = resolvePath(dir, c.CertFile)
+		c.KeyFile = resolvePath(dir, c.KeyFile)
+	}
+	if !g.Source.has("spec.tls.minVersion") {
+		t.MinVersion = DefaultTLSMinVersion
+	}
+	if !g.Source.has("spec.tls.alpn") {
+		t.ALPN = slices.Clone(DefaultALPN)
+	}
+}
+
+func resolvePath(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
+// checkGatewayTLS requires spec.tls exactly when the Gateway speaks HTTPS, and checks that
+// every certificate loads. Error messages name files but never quote their contents: a key
+// must not end up in a log.
+func (v *validator) checkGatewayTLS(s subject, g *Gateway) {
+	t := g.Spec.TLS
+	switch {
+	case g.Spec.Protocol != ProtocolHTTPS:
+		if s.src.has("spec.tls") {
+			v.errorf(s, "spec.tls", "tls is only for protocol %s; set protocol: %s or remove tls", ProtocolHTTPS, ProtocolHTTPS)
+		}
+		return
+	case t == nil:
+		v.errorf(s, "spec.protocol", "protocol %s needs spec.tls with at least one certificate (certFile, keyFile)", ProtocolHTTPS)
+		return
+	case !s.src.valid("spec.tls"):
+		return
+	}
+	const p = "spec.tls."
+	if len(t.Certificates) == 0 {
+		v.errorf(s, "spec.tls", "no certificates; add one with certFile and keyFile")
+	}
+	owner := map[string]int{}
+	defaults := 0
+	for i, c := range t.Certificates {
+		cp := fmt.Sprintf("%scertificates[%d]", p, i)
+		if !s.src.valid(cp) {
+			continue
+		}
+		v.checkCertificate(s, cp, c)
+		if len(c.ServerNames) == 0 {
+			defaults++
+			if defaults == 2 {
+				v.errorf(s, cp, "a second certificate without serverNames; only one can be the default, so give this one serverNames")
+			}
+		}
+		for j, name := range c.ServerNames {
+			np := fmt.Sprintf("%s.serverNames[%d]", cp, j)
+			if !s.src.valid(np) {
+				continue
+			}
+			if !validServerName(name) {
+				v.errorf(s, np, "%q is not a server name; use a host name such as api.example.com or a wildcard such as *.example.com", excerpt(name))
+				continue
+			}
+			key := strings.ToLower(name)
+			if prev, ok := owner[key]; ok {
+				v.errorf(s, np, "server name %q is already served by certificates[%d]; a name can select only one certificate", name, prev)
+				continue
+			}
+			owner[key] = i
+		}
+	}
+	if s.src.valid(p+"minVersion") && t.MinVersion != TLSVersion12 && t.MinVersion != TLSVersion13 {
+		v.errorf(s, p+"minVersion", "%q is not a supported TLS version; use %q or %q", excerpt(t.MinVersion), TLSVersion12, TLSVersion13)
+	}
+	if s.src.has(p+"alpn") && len(t.ALPN) == 0 {
+		v.errorf(s, p+"alpn", "empty list; leave alpn out for the default [h2, http/1.1]")
+	}
+	for i, proto := range t.ALPN {
+		ap := fmt.Sprintf("%salpn[%d]", p, i)
+		if s.src.valid(ap) && (proto == "" || len(proto) > 255) {
+			v.errorf(s, ap, "an ALPN protocol name must be 1-255 bytes, such as h2 or http/1.1")
+		}
+	}
+}
+
+// checkCertificate reports an unreadable file or a certificate that does not parse or does not
+// match its key. crypto/tls's own errors are not passed on as they are, since a parse error
+// could quote the bytes it choked on.
+func (v *validator) checkCertificate(s subject, cp string, c TLSCertificate) {
+	ok := true
+	for _, f := range []struct{ field, path string }{{cp + ".certFile", c.CertFile}, {cp + ".keyFile", c.KeyFile}} {
+		if !s.src.valid(f.field) {
+			// The decoder has reported the field as missing or malformed.
+			ok = false
+			continue
+		}
+		if msg := unreadable(f.path); msg != "" {
+			v.errorf(s, f.field, "%s", msg)
+			ok = false
+		}
+	}
+	if !ok {
+		return
+	}
+	if _, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile); err != nil {
+		v.errorf(s, cp, "%s and %s do not form a certificate and its key: %s", c.CertFile, c.KeyFile, keyPairProblem(err))
+	}
+}
+
+// unreadable explains why a file cannot be read, or returns "" when it can.
+func unreadable(path string) string {
+	f, err := os.Open(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("%s does not exist (a relative path is relative to the configuration file's directory)", path)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Sprintf("%s is not readable by this user; fix its permissions", path)
+	case err != nil:
+		return fmt.Sprintf("%s cannot be opened: %v", path, err)
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err == nil && info.IsDir() {
+		return fmt.Sprintf("%s is a directory; name the PEM file", path)
+	}
+	return ""
+}
+
+// keyPairProblem turns a crypto/tls error into a message that cannot carry key material.
+func keyPairProblem(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "private key does not match public key"):
+		return "the private key does not match the certificate"
+	case strings.Contains(msg, "failed to find any PEM data in certificate input"),
+		strings.Contains(msg, "failed to find certificate PEM data"):
+		return "the certificate file holds no PEM CERTIFICATE block"
+	case strings.Contains(msg, "failed to find any PEM data in key input"),
+		strings.Contains(msg, "failed to find PEM block with type ending in \"PRIVATE KEY\""):
+		return "the key file holds no PEM PRIVATE KEY block"
+	case strings.Contains(msg, "failed to parse private key"), strings.Contains(msg, "unknown private key type"):
+		return "the key file's private key does not parse (use PKCS#1, PKCS#8 or SEC 1 PEM)"
+	case strings.Contains(msg, "x509"):
+		return "the certificate does not parse as X.509"
+	default:
+		return "they do not load as a PEM certificate and matching private key"
+	}
+}
+
+// validServerName accepts a host name or a wildcard of one leading label, as Envoy's
+// filter_chain_match.server_names does.
+func validServerName(name string) bool {
+	return validHostname(strings.TrimPrefix(name, "*."))
+}
