@@ -197,6 +197,7 @@ func keyPairProblem(err error) string {
 		strings.Contains(msg, "failed to find certificate PEM data"):
 		return "the certificate file holds no PEM CERTIFICATE block"
 	case strings.Contains(msg, "failed to find any PEM data in key input"),
+		strings.Contains(msg, "found a certificate rather than a key"),
 		strings.Contains(msg, "failed to find PEM block with type ending in \"PRIVATE KEY\""):
 		return "the key file holds no PEM PRIVATE KEY block"
 	case strings.Contains(msg, "failed to parse private key"), strings.Contains(msg, "unknown private key type"):

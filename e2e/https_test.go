@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,9 +54,12 @@ spec:
   - match: {prefix: /}
     directResponse: {status: 200, body: "secure\n"}
 `, port))
-	startReady(t, cfg)
+	p := startReady(t, cfg)
 
 	url := fmt.Sprintf("https://127.0.0.1:%d/", port)
+	if ready := "portico: gateway ready on " + strings.TrimSuffix(url, "/") + " "; !strings.Contains(p.stdout.String(), ready) {
+		t.Errorf("stdout lacks %q:\n%s", ready, p.stdout)
+	}
 	for _, tc := range []struct {
 		serverName string
 		offerH2    bool

@@ -343,7 +343,7 @@ func awaitReady(ctx context.Context, timeout time.Duration, sup *supervisor.Supe
 func listenURLs(cfg *config.Config) string {
 	var urls []string
 	for _, gw := range cfg.Gateways {
-		urls = append(urls, fmt.Sprintf("http://%s:%d", gw.Spec.BindAddress, gw.Spec.BindPort))
+		urls = append(urls, fmt.Sprintf("%s://%s:%d", strings.ToLower(gw.Spec.Protocol), gw.Spec.BindAddress, gw.Spec.BindPort))
 	}
 	if len(urls) == 0 {
 		return "no gateways (add a Gateway to listen)"
