@@ -189,7 +189,7 @@ func syntaxDiagnostic(filename string, err error) Diagnostic {
 }
 
 // knownKinds is listed in messages, in the order a configuration usually introduces them.
-var knownKinds = []string{KindGateway, KindVirtualService, KindRouteTable, KindUpstream, KindProxy}
+var knownKinds = []string{KindGateway, KindVirtualService, KindRouteTable, KindUpstream, KindUpstreamGroup, KindProxy}
 
 // decodeDocument checks a document's envelope (apiVersion, kind) and decodes it into the
 // resource its kind names.
@@ -249,6 +249,11 @@ func (l *loader) decodeDocument(filename string, root *yaml.Node) {
 		d.decodeStruct(root, reflect.ValueOf(r).Elem(), "", top)
 		r.Source = src
 		l.cfg.Upstreams = append(l.cfg.Upstreams, r)
+	case KindUpstreamGroup:
+		r := &UpstreamGroup{}
+		d.decodeStruct(root, reflect.ValueOf(r).Elem(), "", top)
+		r.Source = src
+		l.cfg.UpstreamGroups = append(l.cfg.UpstreamGroups, r)
 	case KindProxy:
 		r := &Proxy{}
 		d.decodeStruct(root, reflect.ValueOf(r).Elem(), "", top)

@@ -11,7 +11,7 @@ import (
 )
 
 // routeActions are the Route fields that say what to do with a request; exactly one is set.
-var routeActions = []string{"upstream", "destinations", "redirect", "directResponse", "delegate"}
+var routeActions = []string{"upstream", "destinations", "upstreamGroup", "redirect", "directResponse", "delegate"}
 
 // pathMatchers are the RouteMatch fields that match the path; exactly one is set.
 var pathMatchers = []string{"prefix", "exact", "regex"}
@@ -231,6 +231,7 @@ func (v *validator) checkAction(s subject, p string, r *Route) {
 	if s.src.valid(p + ".destinations") {
 		v.checkDestinations(s, p+".destinations", r.Destinations)
 	}
+	v.checkUpstreamGroupRef(s, p+".upstreamGroup", r.UpstreamGroup)
 	if r.Redirect != nil && s.src.valid(p+".redirect") {
 		v.checkRedirect(s, p, r)
 	}

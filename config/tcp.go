@@ -9,8 +9,11 @@ import (
 // TCPProxy is the body of a TCP Gateway: every connection it accepts is proxied, byte for
 // byte, to one Upstream.
 type TCPProxy struct {
-	// Upstream names the Upstream that receives every connection. Required.
-	Upstream string `yaml:"upstream"`
+	// Upstream names the Upstream that receives every connection. Required unless routes is set.
+	Upstream string `yaml:"upstream,omitempty"`
+	// Routes send TLS connections to Upstreams by SNI server name, without terminating TLS.
+	// Set either routes or upstream.
+	Routes []PassthroughRoute `yaml:"routes,omitempty"`
 	// IdleTimeout closes a connection after this long without bytes in either direction
 	// ("1h"). Default: Envoy's, one hour.
 	IdleTimeout string `yaml:"idleTimeout,omitempty"`
@@ -42,6 +45,13 @@ func (v *validator) checkTCPGateway(s subject, g *Gateway) {
 	case t == nil && g.Source.has("spec.tcp"):
 		// The decoder has already reported why spec.tcp did not decode.
 		return
+	case g.Source.has("spec.tcp.routes"):
+		if g.Source.has("spec.tcp.upstream") {
+			v.errorf(s, "spec.tcp.upstream", "set only one of upstream and routes; routes send connections to Upstreams by server name")
+		}
+		if g.Source.valid("spec.tcp.routes") {
+			v.checkPassthroughRoutes(s, t.Routes)
+		}
 	case t == nil || !g.Source.has("spec.tcp.upstream"):
 		field := "spec.protocol"
 		if g.Source.has("spec.tcp") {

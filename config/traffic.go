@@ -164,7 +164,7 @@ func (v *validator) checkRouteOptions(s subject, p string, r *Route) {
 		v.errorf(s, op, "a delegating route forwards nothing itself; set options on the routes of the RouteTable it delegates to")
 		return
 	}
-	forwards := s.src.has(p+".upstream") || s.src.has(p+".destinations")
+	forwards := s.src.has(p+".upstream") || s.src.has(p+".destinations") || s.src.has(p+".upstreamGroup")
 	if !forwards {
 		for _, f := range forwardingOptions {
 			if has(f) {

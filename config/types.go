@@ -18,6 +18,7 @@ type Config struct {
 	VirtualServices []*VirtualService
 	RouteTables     []*RouteTable
 	Upstreams       []*Upstream
+	UpstreamGroups  []*UpstreamGroup
 	Proxies         []*Proxy
 
 	// Warnings are findings that do not stop the configuration from being served, such as an
@@ -164,6 +165,8 @@ type Route struct {
 	Upstream string `yaml:"upstream,omitempty"`
 	// Destinations split matching requests between Upstreams by weight.
 	Destinations []Destination `yaml:"destinations,omitempty"`
+	// UpstreamGroup splits matching requests as the named UpstreamGroup says.
+	UpstreamGroup string `yaml:"upstreamGroup,omitempty"`
 	// Redirect answers matching requests with a redirect.
 	Redirect *Redirect `yaml:"redirect,omitempty"`
 	// DirectResponse answers matching requests from the gateway itself.

@@ -205,14 +205,16 @@ func (v *validator) checkHashPolicy(s subject, p string, r *Route) {
 		}
 	}
 	names := []string{r.Upstream}
-	if len(r.Destinations) > 0 {
+	if dests := v.cfg.RouteDestinations(r); len(dests) > 0 {
 		names = names[:0]
-		for _, d := range r.Destinations {
+		for _, d := range dests {
 			names = append(names, d.Upstream)
 		}
 	}
+	reported := map[string]bool{} // an Upstream listed twice is already an error of its own
 	for _, name := range names {
-		if u := v.upstreams[name]; u != nil && !u.Spec.Options.HashesRequests() {
+		if u := v.upstreams[name]; u != nil && !u.Spec.Options.HashesRequests() && !reported[name] {
+			reported[name] = true
 			v.errorf(s, op, "Upstream %q does not balance by hash, so hashPolicy would do nothing; set its options.loadBalancer to ringHash or maglev", name)
 		}
 	}

@@ -30,6 +30,7 @@ func validate(cfg *Config) Diagnostics {
 	for _, u := range cfg.Upstreams {
 		v.checkUpstream(u)
 	}
+	v.checkUpstreamGroups(cfg.UpstreamGroups)
 	for _, vs := range cfg.VirtualServices {
 		v.checkVirtualService(vs, len(cfg.Gateways) == 0)
 	}
@@ -50,6 +51,7 @@ type validator struct {
 	virtualServices map[string]*VirtualService
 	routeTables     map[string]*RouteTable
 	upstreams       map[string]*Upstream
+	groups          upstreamGroupIndex
 	// The defined names in definition order, for hints.
 	gatewayNames, virtualServiceNames, routeTableNames, upstreamNames []string
 }

@@ -114,9 +114,14 @@ func (b *routeBuilder) route(r config.Route, name string, parents []config.Route
 		er.Action = &routev3.Route_Route{Route: &routev3.RouteAction{
 			ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: r.Upstream},
 		}}
-	case len(r.Destinations) > 0:
+	case len(r.Destinations) > 0 || r.UpstreamGroup != "":
+		// A group's split is translated exactly as the route's own destinations would be.
+		dests := b.cfg.RouteDestinations(&r)
+		if len(dests) == 0 {
+			return nil, fmt.Errorf("upstream group %q is not defined", r.UpstreamGroup)
+		}
 		wc := &routev3.WeightedCluster{}
-		for _, d := range r.Destinations {
+		for _, d := range dests {
 			if !b.upstreams[d.Upstream] {
 				return nil, fmt.Errorf("upstream %q is not defined", d.Upstream)
 			}

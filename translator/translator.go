@@ -47,7 +47,11 @@ func Translate(cfg *config.Config) (*Output, error) {
 	b := &routeBuilder{cfg: cfg, upstreams: upstreams}
 	for _, gw := range cfg.Gateways {
 		if gw.Spec.Protocol == config.ProtocolTCP {
-			l, err := tcpListener(gw)
+			build := tcpListener
+			if gw.Spec.TCP != nil && len(gw.Spec.TCP.Routes) > 0 {
+				build = passthroughListener
+			}
+			l, err := build(gw)
 			if err != nil {
 				return nil, fmt.Errorf("gateway %q: %w", gw.Metadata.Name, err)
 			}

@@ -44,6 +44,7 @@ var schemaKinds = []struct {
 	{config.KindVirtualService, reflect.TypeFor[config.VirtualService]()},
 	{config.KindRouteTable, reflect.TypeFor[config.RouteTable]()},
 	{config.KindUpstream, reflect.TypeFor[config.Upstream]()},
+	{config.KindUpstreamGroup, reflect.TypeFor[config.UpstreamGroup]()},
 	{config.KindProxy, reflect.TypeFor[config.Proxy]()},
 }
 
@@ -51,7 +52,7 @@ var schemaKinds = []struct {
 // rendering of the config package's one-of rules (a route's action, a match's path, an
 // Upstream's discovery type, a delegation's target).
 var schemaOneOf = map[reflect.Type][]string{
-	reflect.TypeFor[config.Route]():        {"upstream", "destinations", "redirect", "directResponse", "delegate"},
+	reflect.TypeFor[config.Route]():        {"upstream", "destinations", "upstreamGroup", "redirect", "directResponse", "delegate"},
 	reflect.TypeFor[config.RouteMatch]():   {"prefix", "exact", "regex"},
 	reflect.TypeFor[config.UpstreamSpec](): {"static", "dns"},
 	reflect.TypeFor[config.Delegate]():     {"name", "selector"},
