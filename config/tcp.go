@@ -17,6 +17,9 @@ type TCPProxy struct {
 	// IdleTimeout closes a connection after this long without bytes in either direction
 	// ("1h"). Default: Envoy's, one hour.
 	IdleTimeout string `yaml:"idleTimeout,omitempty"`
+	// RateLimit limits how fast this Gateway accepts new connections; Envoy closes the ones
+	// over the limit before proxying them. Default: no limit.
+	RateLimit *TCPRateLimit `yaml:"rateLimit,omitempty"`
 }
 
 // checkTCPGateway checks the parts of a Gateway that depend on it speaking TCP: spec.tcp goes
@@ -64,6 +67,7 @@ func (v *validator) checkTCPGateway(s subject, g *Gateway) {
 	}
 	if t != nil {
 		v.checkDuration(s, "spec.tcp.idleTimeout", t.IdleTimeout)
+		v.checkTCPRateLimit(s, t.RateLimit)
 	}
 }
 

@@ -13,9 +13,9 @@ import (
 	"github.com/portico-gw/portico/config"
 )
 
-// tcpListener builds the Envoy listener for a TCP Gateway: one tcp_proxy filter that sends
-// every connection to the Gateway's Upstream. It has no route configuration, so a TCP
-// Gateway contributes nothing to RDS.
+// tcpListener builds the Envoy listener for a TCP Gateway: a tcp_proxy filter that sends
+// every connection to the Gateway's Upstream, behind the connection rate limit if it has one.
+// It has no route configuration, so a TCP Gateway contributes nothing to RDS.
 func tcpListener(gw *config.Gateway) (*listenerv3.Listener, error) {
 	t := gw.Spec.TCP
 	if t == nil {
@@ -40,14 +40,21 @@ func tcpListener(gw *config.Gateway) (*listenerv3.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
+	var filters []*listenerv3.Filter
+	limit, err := tcpRateLimitFilter(gw, t.RateLimit)
+	if err != nil {
+		return nil, err
+	}
+	if limit != nil {
+		filters = append(filters, limit)
+	}
+	filters = append(filters, &listenerv3.Filter{
+		Name:       wellknown.TCPProxy,
+		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: typed},
+	})
 	return &listenerv3.Listener{
-		Name:    gw.Metadata.Name,
-		Address: socketAddress(gw.Spec.BindAddress, gw.Spec.BindPort),
-		FilterChains: []*listenerv3.FilterChain{{
-			Filters: []*listenerv3.Filter{{
-				Name:       wellknown.TCPProxy,
-				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: typed},
-			}},
-		}},
+		Name:         gw.Metadata.Name,
+		Address:      socketAddress(gw.Spec.BindAddress, gw.Spec.BindPort),
+		FilterChains: []*listenerv3.FilterChain{{Filters: filters}},
 	}, nil
 }
