@@ -33,6 +33,7 @@ func applyDefaults(cfg *Config) {
 		routeDefaults(&rt.Source, rt.Spec.Routes)
 	}
 	for _, u := range cfg.Upstreams {
+		upstreamTLSDefaults(u)
 		if st := u.Spec.Static; st != nil {
 			for i := range st.Hosts {
 				if !u.Source.has(fmt.Sprintf("spec.static.hosts[%d].weight", i)) {

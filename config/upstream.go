@@ -36,6 +36,9 @@ func (v *validator) checkUpstream(u *Upstream) {
 		v.checkDNSHosts(s, u.Spec.DNS)
 	}
 	v.checkUpstreamOptions(s, u.Spec.Options)
+	if u.Spec.Options != nil && u.Source.valid("spec.options") {
+		v.checkUpstreamTLS(s, u.Spec.Options.TLS)
+	}
 }
 
 func (v *validator) checkStaticHosts(s subject, st *StaticUpstream) {

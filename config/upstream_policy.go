@@ -23,6 +23,8 @@ type UpstreamOptions struct {
 	CircuitBreakers *CircuitBreakers `yaml:"circuitBreakers,omitempty"`
 	// HTTP2 speaks HTTP/2 without TLS (h2c) to the hosts, as gRPC servers expect.
 	HTTP2 bool `yaml:"http2,omitempty"`
+	// TLS makes Envoy speak TLS to the hosts.
+	TLS *UpstreamTLS `yaml:"tls,omitempty"`
 }
 
 // The load balancers an Upstream can use.

@@ -34,6 +34,11 @@ func upstream(u *config.Upstream) (*clusterv3.Cluster, *endpointv3.ClusterLoadAs
 	if err := applyUpstreamOptions(u.Spec.Options, c); err != nil {
 		return nil, nil, fmt.Errorf("options: %w", err)
 	}
+	if o := u.Spec.Options; o != nil {
+		if err := originateTLS(o.TLS, c); err != nil {
+			return nil, nil, fmt.Errorf("options: %w", err)
+		}
+	}
 	if sn := StatName(u.Metadata.Name); sn != u.Metadata.Name {
 		// Envoy would cut a dotted name short in envoy_cluster_name.
 		c.AltStatName = sn
