@@ -66,6 +66,7 @@ func (v *validator) checkMatch(s subject, p string, m RouteMatch) (pathMatch, bo
 	v.checkHeaderMatches(s, p, m.Headers)
 	v.checkQueryMatches(s, p, m.QueryParameters)
 	v.checkMethods(s, p, m.Methods)
+	v.checkGRPCMatch(s, p, m)
 	var set []string
 	for _, f := range pathMatchers {
 		if s.src.has(p + "." + f) {
@@ -85,7 +86,7 @@ func (v *validator) checkMatch(s subject, p string, m RouteMatch) (pathMatch, bo
 		path:          strings.TrimSuffix(p, ".match"),
 		kind:          set[0],
 		caseSensitive: m.IsCaseSensitive(),
-		partial:       len(m.Headers) > 0 || len(m.QueryParameters) > 0 || len(m.Methods) > 0,
+		partial:       len(m.Headers) > 0 || len(m.QueryParameters) > 0 || len(m.Methods) > 0 || m.GRPC,
 	}
 	field := p + "." + pm.kind
 	switch pm.kind {
@@ -339,8 +340,8 @@ type pathMatch struct {
 	value         string
 	caseSensitive bool
 	// partial is set when the route matches fewer requests than its path says: it also matches
-	// headers, query parameters or methods, or it delegates and so matches only the paths of
-	// the delegated routes. Such a route covers nothing.
+	// headers, query parameters, methods or only gRPC requests, or it delegates and so matches
+	// only the paths of the delegated routes. Such a route covers nothing.
 	partial bool
 }
 

@@ -197,6 +197,8 @@ type RouteMatch struct {
 	Methods []string `yaml:"methods,omitempty"`
 	// CaseSensitive says whether Prefix and Exact compare case. Default true.
 	CaseSensitive *bool `yaml:"caseSensitive,omitempty"`
+	// GRPC matches only gRPC requests: those whose content-type starts with application/grpc.
+	GRPC bool `yaml:"grpc,omitempty"`
 }
 
 // IsCaseSensitive applies the default of CaseSensitive.

@@ -43,12 +43,14 @@ func (o *UpstreamOptions) HashesRequests() bool {
 	return o != nil && (o.LoadBalancer == LoadBalancerRingHash || o.LoadBalancer == LoadBalancerMaglev)
 }
 
-// HealthCheck is an active health check: exactly one of HTTP and TCP.
+// HealthCheck is an active health check: exactly one of HTTP, TCP and GRPC.
 type HealthCheck struct {
 	// HTTP sends GET Path and expects one of ExpectedStatuses.
 	HTTP *HTTPHealthCheck `yaml:"http,omitempty"`
 	// TCP only opens a connection.
 	TCP bool `yaml:"tcp,omitempty"`
+	// GRPC calls the standard gRPC health service (grpc.health.v1.Health/Check).
+	GRPC *GRPCHealthCheck `yaml:"grpc,omitempty"`
 	// Interval between checks of a host. Default 10s.
 	Interval string `yaml:"interval,omitempty"`
 	// Timeout of one check. Default 1s.
@@ -113,12 +115,20 @@ func (v *validator) checkUpstreamOptions(s subject, o *UpstreamOptions) {
 	}
 	if hc := o.HealthCheck; hc != nil && s.src.valid(p+".healthCheck") {
 		hp := p + ".healthCheck"
-		switch has, hasTCP := s.src.has(hp+".http"), s.src.has(hp+".tcp"); {
-		case has && hasTCP:
-			v.errorf(s, hp, "set only one of http, tcp")
-		case !has && !hasTCP:
-			v.errorf(s, hp, "no check; set http: {path: /healthz} or tcp: true")
+		var set []string
+		for _, f := range []string{"http", "tcp", "grpc"} {
+			if s.src.has(hp + "." + f) {
+				set = append(set, f)
+			}
 		}
+		switch len(set) {
+		case 0:
+			v.errorf(s, hp, "no check; set http: {path: /healthz}, tcp: true or grpc: {}")
+		case 1:
+		default:
+			v.errorf(s, hp, "set only one of %s", strings.Join(set, ", "))
+		}
+		v.checkGRPCHealthCheck(s, hp+".grpc", o)
 		if s.src.valid(hp+".tcp") && !hc.TCP {
 			v.errorf(s, hp+".tcp", "tcp: false checks nothing; use tcp: true or an http check")
 		}

@@ -36,6 +36,9 @@ func routeMatch(m config.RouteMatch, parents []config.RouteMatch) *routev3.Route
 		for _, q := range c.QueryParameters {
 			rm.QueryParameters = append(rm.QueryParameters, queryMatcher(q))
 		}
+		if c.GRPC {
+			rm.Grpc = grpcMatch()
+		}
 	}
 	return rm
 }

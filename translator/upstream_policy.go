@@ -141,6 +141,8 @@ func healthCheck(h *config.HealthCheck) (*corev3.HealthCheck, error) {
 			check.ExpectedStatuses = append(check.ExpectedStatuses, &typev3.Int64Range{Start: int64(s), End: int64(s) + 1})
 		}
 		out.HealthChecker = &corev3.HealthCheck_HttpHealthCheck_{HttpHealthCheck: check}
+	case h.GRPC != nil:
+		out.HealthChecker = grpcHealthCheck(h.GRPC)
 	case h.TCP:
 		// No payload: a connection that opens is a healthy host.
 		out.HealthChecker = &corev3.HealthCheck_TcpHealthCheck_{TcpHealthCheck: &corev3.HealthCheck_TcpHealthCheck{}}
