@@ -25,6 +25,8 @@ type UpstreamOptions struct {
 	HTTP2 bool `yaml:"http2,omitempty"`
 	// TLS makes Envoy speak TLS to the hosts.
 	TLS *UpstreamTLS `yaml:"tls,omitempty"`
+	// SlowStart ramps new hosts' share of requests up over a window (roundRobin, leastRequest).
+	SlowStart *SlowStart `yaml:"slowStart,omitempty"`
 }
 
 // The load balancers an Upstream can use.
@@ -172,6 +174,7 @@ func (v *validator) checkUpstreamOptions(s subject, o *UpstreamOptions) {
 	if s.src.valid(p+".http2") && !o.HTTP2 {
 		v.errorf(s, p+".http2", "http2: false is the default; remove it")
 	}
+	v.checkSlowStart(s, o)
 }
 
 // checkCount checks a count Envoy holds in 32 bits that must be at least 1.

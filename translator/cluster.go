@@ -39,6 +39,9 @@ func upstream(u *config.Upstream) (*clusterv3.Cluster, *endpointv3.ClusterLoadAs
 			return nil, nil, fmt.Errorf("options: %w", err)
 		}
 	}
+	if err := applySlowStart(u.Spec.Options, c); err != nil {
+		return nil, nil, fmt.Errorf("options: %w", err)
+	}
 	if sn := StatName(u.Metadata.Name); sn != u.Metadata.Name {
 		// Envoy would cut a dotted name short in envoy_cluster_name.
 		c.AltStatName = sn
