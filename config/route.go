@@ -243,6 +243,7 @@ func (v *validator) checkAction(s subject, p string, r *Route) {
 		if b := r.DirectResponse.Body; s.src.valid(p+".directResponse.body") && len(b) > maxDirectResponseBody {
 			v.errorf(s, p+".directResponse.body", "body is %d bytes; Envoy allows at most %d in a direct response, serve larger content from an Upstream", len(b), maxDirectResponseBody)
 		}
+		v.checkDirectResponseHeaders(s, p+".directResponse.headers", r.DirectResponse.Headers)
 	}
 	if r.Delegate != nil && s.src.valid(p+".delegate") {
 		v.checkDelegate(s, p, r)

@@ -252,6 +252,9 @@ type Redirect struct {
 type DirectResponse struct {
 	Status int    `yaml:"status"`
 	Body   string `yaml:"body,omitempty"`
+	// Headers are set on the response, replacing a header of the same name (so content-type
+	// replaces Envoy's default text/plain for a body).
+	Headers []HeaderValue `yaml:"headers,omitempty"`
 }
 
 // Delegate names the RouteTables a route delegates to: exactly one of Name and Selector.

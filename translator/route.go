@@ -152,6 +152,10 @@ func (b *routeBuilder) route(r config.Route, name string, parents []config.Route
 			return nil, fmt.Errorf("options: %w", err)
 		}
 	}
+	// Direct-response headers go last so they win over route options that set the same name.
+	if r.DirectResponse != nil {
+		er.ResponseHeadersToAdd = append(er.ResponseHeadersToAdd, headersToSet(r.DirectResponse.Headers)...)
+	}
 	if err := b.rateLimitRoute(b.current, &r, er); err != nil {
 		return nil, fmt.Errorf("rate limit: %w", err)
 	}

@@ -32,6 +32,7 @@ var schemaDocs = map[string]string{
 	"Destination.weight":          "weight is this destination's share relative to the others' (> 0).",
 	"Diagnostic":                  "Diagnostic is one finding about the user's configuration, pointing at the field to change.",
 	"DirectResponse":              "DirectResponse is a fixed answer from the gateway.",
+	"DirectResponse.headers":      "headers are set on the response, replacing a header of the same name (so content-type replaces Envoy's default text/plain for a body).",
 	"FaultAbort":                  "FaultAbort answers a share of the requests with a status instead of routing them.",
 	"FaultAbort.percentage":       "percentage of requests aborted, above 0 and at most 100. Default 100.",
 	"FaultDelay":                  "FaultDelay holds a share of the requests for a fixed time before they go on.",
