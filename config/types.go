@@ -307,6 +307,10 @@ type DNSUpstream struct {
 	Hosts []DNSHost `yaml:"hosts"`
 	// LookupFamily is V4, V6 or AUTO (IPv6 if the name has any, else IPv4). Default AUTO.
 	LookupFamily string `yaml:"lookupFamily,omitempty"`
+	// Resolution is strict (default: every address the names resolve to is a host) or logical
+	// (one host name; Envoy connects to the first address it resolves to, for large
+	// DNS-balanced services whose addresses rotate).
+	Resolution string `yaml:"resolution,omitempty"`
 }
 
 // DNSHost is one backend found through DNS.

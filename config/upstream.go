@@ -82,6 +82,7 @@ func (v *validator) checkDNSHosts(s subject, d *DNSUpstream) {
 		v.errorf(s, "spec.dns.lookupFamily", "unknown lookup family %q; use one of %s%s",
 			excerpt(d.LookupFamily), strings.Join(families, ", "), didYouMean(d.LookupFamily, families))
 	}
+	v.checkDNSResolution(s, d)
 }
 
 // checkWeight checks a host's load-balancing weight, which Envoy wants between 1 and 2^32-1.

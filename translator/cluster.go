@@ -60,7 +60,7 @@ func upstream(u *config.Upstream) (*clusterv3.Cluster, *endpointv3.ClusterLoadAs
 		if !ok {
 			return nil, nil, fmt.Errorf("unknown lookup family %q", u.Spec.DNS.LookupFamily)
 		}
-		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
+		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: dnsClusterType(u.Spec.DNS.Resolution)}
 		c.DnsLookupFamily = family
 		var eps []*endpointv3.LbEndpoint
 		for _, h := range u.Spec.DNS.Hosts {

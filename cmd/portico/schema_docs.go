@@ -26,6 +26,7 @@ var schemaDocs = map[string]string{
 	"DNSHost.weight":              "weight is the host's share of load balancing relative to the others'. Default 1.",
 	"DNSUpstream":                 "DNSUpstream lists backend hosts by DNS name.",
 	"DNSUpstream.lookupFamily":    "lookupFamily is V4, V6 or AUTO (IPv6 if the name has any, else IPv4). Default AUTO.",
+	"DNSUpstream.resolution":      "resolution is strict (default: every address the names resolve to is a host) or logical (one host name; Envoy connects to the first address it resolves to, for large DNS-balanced services whose addresses rotate).",
 	"Delegate":                    "Delegate names the RouteTables a route delegates to: exactly one of Name and Selector.",
 	"Delegate.selector":           "selector selects RouteTables by label; their routes are taken in RouteTable name order.",
 	"Destination":                 "Destination is one Upstream of a weighted split.",
