@@ -27,6 +27,8 @@ type UpstreamOptions struct {
 	TLS *UpstreamTLS `yaml:"tls,omitempty"`
 	// SlowStart ramps new hosts' share of requests up over a window (roundRobin, leastRequest).
 	SlowStart *SlowStart `yaml:"slowStart,omitempty"`
+	// ConnectionPool bounds how many requests and how long Envoy reuses each host connection.
+	ConnectionPool *ConnectionPool `yaml:"connectionPool,omitempty"`
 }
 
 // The load balancers an Upstream can use.
@@ -175,6 +177,7 @@ func (v *validator) checkUpstreamOptions(s subject, o *UpstreamOptions) {
 		v.errorf(s, p+".http2", "http2: false is the default; remove it")
 	}
 	v.checkSlowStart(s, o)
+	v.checkConnectionPool(s, o)
 }
 
 // checkCount checks a count Envoy holds in 32 bits that must be at least 1.

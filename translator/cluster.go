@@ -42,6 +42,9 @@ func upstream(u *config.Upstream) (*clusterv3.Cluster, *endpointv3.ClusterLoadAs
 	if err := applySlowStart(u.Spec.Options, c); err != nil {
 		return nil, nil, fmt.Errorf("options: %w", err)
 	}
+	if err := applyConnectionPool(u.Spec.Options, c); err != nil {
+		return nil, nil, fmt.Errorf("options: %w", err)
+	}
 	if sn := StatName(u.Metadata.Name); sn != u.Metadata.Name {
 		// Envoy would cut a dotted name short in envoy_cluster_name.
 		c.AltStatName = sn
