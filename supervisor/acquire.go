@@ -172,7 +172,7 @@ func (a *Acquirer) install(ctx context.Context, dataHome, version string) (Envoy
 	if a.Offline {
 		return Envoy{}, errors.Join(cacheErr, fmt.Errorf("download: skipped, offline (--offline or PORTICO_OFFLINE=1); install Envoy %s on a connected machine with `portico envoy install %s` and copy %s", version, version, filepath.Join(dataHome, "envoy-versions", version)))
 	}
-	e, err = a.download(ctx, dataHome, version)
+	e, err = a.downloadRetrying(ctx, dataHome, version)
 	if err != nil {
 		return Envoy{}, errors.Join(cacheErr, err)
 	}
@@ -272,6 +272,26 @@ func (a *Acquirer) fromCache(ctx context.Context, dataHome, version string) (Env
 // the checksum and a test run both pass. func-e checks the checksum only after it has unpacked
 // the archive, and two Porticos may download at once: staging keeps both a rejected archive and
 // a half-written one out of the cache.
+// checksumAttempts bounds the downloads tried when func-e reports a checksum mismatch.
+const checksumAttempts = 3
+
+// downloadRetrying downloads, trying again when func-e reports a checksum mismatch. func-e
+// hashes only the part of the archive its decompressor reads, and stops reading at the end of
+// the tar stream: when the network hands over the archive's last few bytes (the xz index and
+// footer) in a read of their own, the hash misses them and an intact archive is rejected. A
+// truly corrupt archive fails every attempt.
+func (a *Acquirer) downloadRetrying(ctx context.Context, dataHome, version string) (Envoy, error) {
+	var err error
+	for attempt := 1; attempt <= checksumAttempts; attempt++ {
+		var e Envoy
+		if e, err = a.download(ctx, dataHome, version); err == nil || !strings.Contains(err.Error(), "expected SHA-256 sum") || ctx.Err() != nil {
+			return e, err
+		}
+		a.logger().Warn("envoy download failed its checksum; trying again", "attempt", attempt, "of", checksumAttempts, "error", err.Error())
+	}
+	return Envoy{}, err
+}
+
 func (a *Acquirer) download(ctx context.Context, dataHome, version string) (Envoy, error) {
 	source := a.versionsURL()
 	fail := func(err error) (Envoy, error) {

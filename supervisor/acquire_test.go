@@ -183,8 +183,10 @@ func TestAcquireRejectsWrongChecksum(t *testing.T) {
 			t.Errorf("error does not mention %q:\n%v", w, err)
 		}
 	}
-	if srv.ArchiveRequests.Load() != 1 {
-		t.Errorf("archive requested %d times, want 1", srv.ArchiveRequests.Load())
+	// A mismatch is tried again (func-e can miss the archive's last bytes), a bounded number
+	// of times.
+	if got := srv.ArchiveRequests.Load(); got != checksumAttempts {
+		t.Errorf("archive requested %d times, want %d", got, checksumAttempts)
 	}
 	if found := envoyFiles(t, dataHome); len(found) != 0 {
 		t.Errorf("a rejected download left binaries behind: %v", found)
