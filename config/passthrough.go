@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"strings"
 )
 
 // PassthroughRoute sends the TLS connections whose SNI server name it matches to one Upstream.
@@ -26,8 +25,7 @@ func (v *validator) checkPassthroughRoutes(s subject, routes []PassthroughRoute)
 		v.errorf(s, p, "no routes; add one with serverNames and upstream, or use spec.tcp.upstream instead")
 		return
 	}
-	owner := map[string]int{}
-	defaults := 0
+	sni := &sniChoice{what: "route", list: "routes", verb: "taken by", example: "db.example.com", owner: map[string]int{}}
 	for i, r := range routes {
 		rp := fmt.Sprintf("%s[%d]", p, i)
 		if !s.src.valid(rp) {
@@ -41,27 +39,6 @@ func (v *validator) checkPassthroughRoutes(s subject, routes []PassthroughRoute)
 			v.errorf(s, rp+".serverNames", "empty list; leave serverNames out to make this the default route")
 			continue
 		}
-		if len(r.ServerNames) == 0 {
-			defaults++
-			if defaults == 2 {
-				v.errorf(s, rp, "a second route without serverNames; only one can be the default, so give this one serverNames")
-			}
-		}
-		for j, name := range r.ServerNames {
-			np := fmt.Sprintf("%s.serverNames[%d]", rp, j)
-			if !s.src.valid(np) {
-				continue
-			}
-			if !validServerName(name) {
-				v.errorf(s, np, "%q is not a server name; use a host name such as db.example.com or a wildcard such as *.example.com", excerpt(name))
-				continue
-			}
-			key := strings.ToLower(name)
-			if prev, ok := owner[key]; ok {
-				v.errorf(s, np, "server name %q is already taken by routes[%d]; a name can select only one route", name, prev)
-				continue
-			}
-			owner[key] = i
-		}
+		v.checkSNIChoice(s, rp, i, r.ServerNames, sni)
 	}
 }

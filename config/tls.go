@@ -100,36 +100,14 @@ func (v *validator) checkGatewayTLS(s subject, g *Gateway) {
 	if len(t.Certificates) == 0 {
 		v.errorf(s, "spec.tls", "no certificates; add one with certFile and keyFile")
 	}
-	owner := map[string]int{}
-	defaults := 0
+	sni := &sniChoice{what: "certificate", list: "certificates", verb: "served by", example: "api.example.com", owner: map[string]int{}}
 	for i, c := range t.Certificates {
 		cp := fmt.Sprintf("%scertificates[%d]", p, i)
 		if !s.src.valid(cp) {
 			continue
 		}
 		v.checkCertificate(s, cp, c)
-		if len(c.ServerNames) == 0 {
-			defaults++
-			if defaults == 2 {
-				v.errorf(s, cp, "a second certificate without serverNames; only one can be the default, so give this one serverNames")
-			}
-		}
-		for j, name := range c.ServerNames {
-			np := fmt.Sprintf("%s.serverNames[%d]", cp, j)
-			if !s.src.valid(np) {
-				continue
-			}
-			if !validServerName(name) {
-				v.errorf(s, np, "%q is not a server name; use a host name such as api.example.com or a wildcard such as *.example.com", excerpt(name))
-				continue
-			}
-			key := strings.ToLower(name)
-			if prev, ok := owner[key]; ok {
-				v.errorf(s, np, "server name %q is already served by certificates[%d]; a name can select only one certificate", name, prev)
-				continue
-			}
-			owner[key] = i
-		}
+		v.checkSNIChoice(s, cp, i, c.ServerNames, sni)
 	}
 	if s.src.valid(p+"minVersion") && t.MinVersion != TLSVersion12 && t.MinVersion != TLSVersion13 {
 		v.errorf(s, p+"minVersion", "%q is not a supported TLS version; use %q or %q", excerpt(t.MinVersion), TLSVersion12, TLSVersion13)
@@ -213,4 +191,40 @@ func keyPairProblem(err error) string {
 // filter_chain_match.server_names does.
 func validServerName(name string) bool {
 	return validHostname(strings.TrimPrefix(name, "*."))
+}
+
+// sniChoice tracks, across one list whose entries are picked by TLS server name (certificates
+// of an HTTPS Gateway, routes of a passthrough Gateway), which entry owns each name and how
+// many entries are the default (no serverNames).
+type sniChoice struct {
+	what, list, verb, example string
+	owner                     map[string]int // lower-cased name -> index of the entry that has it
+	defaults                  int
+}
+
+// checkSNIChoice checks the serverNames of entry i at path p: valid names, none taken by an
+// earlier entry (names compare without case), at most one default entry.
+func (v *validator) checkSNIChoice(s subject, p string, i int, names []string, c *sniChoice) {
+	if len(names) == 0 {
+		c.defaults++
+		if c.defaults == 2 {
+			v.errorf(s, p, "a second %s without serverNames; only one can be the default, so give this one serverNames", c.what)
+		}
+	}
+	for j, name := range names {
+		np := fmt.Sprintf("%s.serverNames[%d]", p, j)
+		if !s.src.valid(np) {
+			continue
+		}
+		if !validServerName(name) {
+			v.errorf(s, np, "%q is not a server name; use a host name such as %s or a wildcard such as *.example.com", excerpt(name), c.example)
+			continue
+		}
+		key := strings.ToLower(name)
+		if prev, ok := c.owner[key]; ok {
+			v.errorf(s, np, "server name %q is already %s %s[%d]; a name can select only one %s", name, c.verb, c.list, prev, c.what)
+			continue
+		}
+		c.owner[key] = i
+	}
 }
