@@ -272,6 +272,7 @@ var schemaDocs = map[string]string{
 	"pathMatch":                                     "pathMatch is a route's path condition, as far as reachability is concerned.",
 	"schemaField":                                   "schemaField is one user-settable struct field.",
 	"shadowIndex":                                   "shadowIndex finds, among the earlier routes of one list, the first that covers a later route, without comparing every pair: lists of thousands of routes are common, and a pairwise scan made this check dominate reload time. Only earlier matches that can cover anything (plain prefix or exact paths without further conditions) are indexed, by their lower-cased path; the candidates for a later route are those whose key is a prefix of its own lower-cased path, and covers decides among them.",
+	"sniChoice":                                     "sniChoice tracks, across one list whose entries are picked by TLS server name (certificates of an HTTPS Gateway, routes of a passthrough Gateway), which entry owns each name and how many entries are the default (no serverNames).",
 	"structInfo":                                    "structInfo is what the decoder needs to know about a schema struct, read from its tags once.",
 	"subject":                                       "subject is the resource a finding is about.",
 	"upstreamGroupIndex":                            "upstreamGroupIndex resolves route references to UpstreamGroups; the first definition wins.",
