@@ -4,7 +4,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,8 +28,9 @@ const DefaultTLSMinVersion = TLSVersion12
 // DefaultALPN is offered when spec.tls.alpn is left out: HTTP/2 first, then HTTP/1.1.
 var DefaultALPN = []string{"h2", "http/1.1"}
 
-// GatewayTLS is how an HTTPS Gateway terminates TLS. Envoy reads the certificate files itself,
-// when the listener is (re)built; Portico reads them once at load time to report mistakes early.
+// GatewayTLS is how an HTTPS Gateway terminates TLS. Portico reads the certificate files at load
+// time, checks them and serves their content to Envoy over SDS, so replacing the files rotates
+// the certificates without touching the listener.
 type GatewayTLS struct {
 	// Certificates are the server certificates. A client's SNI name picks the certificate that
 	// lists it in serverNames; the certificate without serverNames answers everything else.
@@ -48,7 +51,28 @@ type TLSCertificate struct {
 	// ServerNames are the SNI names (such as api.example.com or *.example.com) this certificate
 	// answers. Empty: the default certificate, for every other name and for clients without SNI.
 	ServerNames []string `yaml:"serverNames,omitempty"`
+
+	// CertPEM and KeyPEM are the files' content as read and checked at load time: what Envoy is
+	// served, so it never sees a file Portico did not check.
+	CertPEM []byte        `yaml:"-"`
+	KeyPEM  PrivateKeyPEM `yaml:"-"`
 }
+
+// PrivateKeyPEM is a private key as read from its file. It prints, logs and marshals as
+// "[redacted]" whatever the verb or encoder, so a key that ends up in a log line, a %v of a
+// configuration or a JSON document by mistake still does not leak.
+type PrivateKeyPEM []byte
+
+const redacted = "[redacted]"
+
+// Format implements fmt.Formatter for every verb.
+func (PrivateKeyPEM) Format(f fmt.State, _ rune) { io.WriteString(f, redacted) }
+
+// LogValue implements slog.LogValuer.
+func (PrivateKeyPEM) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// MarshalText implements encoding.TextMarshaler, which JSON and YAML encoders use.
+func (PrivateKeyPEM) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 
 // tlsDefaults resolves relative certificate paths against the Gateway's own file and fills in
 // the TLS version and ALPN defaults. Envoy runs in Portico's working directory, so a path joined
@@ -70,6 +94,22 @@ func tlsDefaults(g *Gateway) {
 	if !g.Source.has("spec.tls.alpn") {
 		t.ALPN = slices.Clone(DefaultALPN)
 	}
+}
+
+// ServedFiles lists the files whose content Portico reads and serves to Envoy itself (certificates
+// and keys of HTTPS Gateways), sorted and without repeats. A change of one of them changes what
+// Envoy must be given, so they are watched like the configuration files.
+func (c *Config) ServedFiles() []string {
+	var out []string
+	for _, g := range c.Gateways {
+		if t := g.Spec.TLS; t != nil && g.Spec.Protocol == ProtocolHTTPS {
+			for _, cert := range t.Certificates {
+				out = append(out, cert.CertFile, cert.KeyFile)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func resolvePath(dir, p string) string {
@@ -106,7 +146,7 @@ func (v *validator) checkGatewayTLS(s subject, g *Gateway) {
 		if !s.src.valid(cp) {
 			continue
 		}
-		v.checkCertificate(s, cp, c)
+		v.checkCertificate(s, cp, &t.Certificates[i])
 		v.checkSNIChoice(s, cp, i, c.ServerNames, sni)
 	}
 	if s.src.valid(p+"minVersion") && t.MinVersion != TLSVersion12 && t.MinVersion != TLSVersion13 {
@@ -124,27 +164,38 @@ func (v *validator) checkGatewayTLS(s subject, g *Gateway) {
 }
 
 // checkCertificate reports an unreadable file or a certificate that does not parse or does not
-// match its key. crypto/tls's own errors are not passed on as they are, since a parse error
-// could quote the bytes it choked on.
-func (v *validator) checkCertificate(s subject, cp string, c TLSCertificate) {
-	ok := true
-	for _, f := range []struct{ field, path string }{{cp + ".certFile", c.CertFile}, {cp + ".keyFile", c.KeyFile}} {
-		if !s.src.valid(f.field) {
-			// The decoder has reported the field as missing or malformed.
-			ok = false
-			continue
-		}
-		if msg := unreadable(f.path); msg != "" {
-			v.errorf(s, f.field, "%s", msg)
-			ok = false
-		}
-	}
-	if !ok {
+// match its key, and keeps the content of both files in c when they load. Each file is read
+// once, so the bytes checked are the bytes served. crypto/tls's own errors are not passed on as
+// they are, since a parse error could quote the bytes it choked on.
+func (v *validator) checkCertificate(s subject, cp string, c *TLSCertificate) {
+	cert, certOK := v.readFileField(s, cp+".certFile", c.CertFile)
+	key, keyOK := v.readFileField(s, cp+".keyFile", c.KeyFile)
+	if !certOK || !keyOK {
 		return
 	}
-	if _, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile); err != nil {
+	if _, err := tls.X509KeyPair(cert, key); err != nil {
 		v.errorf(s, cp, "%s and %s do not form a certificate and its key: %s", c.CertFile, c.KeyFile, keyPairProblem(err))
+		return
 	}
+	c.CertPEM, c.KeyPEM = cert, key
+}
+
+// readFileField reads the file that field names, reporting at field why it cannot.
+func (v *validator) readFileField(s subject, field, path string) ([]byte, bool) {
+	if !s.src.valid(field) {
+		// The decoder has reported the field as missing or malformed.
+		return nil, false
+	}
+	if msg := unreadable(path); msg != "" {
+		v.errorf(s, field, "%s", msg)
+		return nil, false
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		v.errorf(s, field, "%s cannot be read: %v", path, err)
+		return nil, false
+	}
+	return data, true
 }
 
 // unreadable explains why a file cannot be read, or returns "" when it can.

@@ -1,7 +1,12 @@
 package config
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,5 +77,46 @@ func TestTLSPathsResolveAgainstConfigFile(t *testing.T) {
 	}
 	if tls.MinVersion != DefaultTLSMinVersion || strings.Join(tls.ALPN, ",") != "h2,http/1.1" {
 		t.Errorf("defaults not applied: minVersion %q, alpn %v", tls.MinVersion, tls.ALPN)
+	}
+}
+
+// TestCertificateContentKept loads an HTTPS Gateway and expects the files' bytes in the
+// configuration, and a private key that prints, logs and marshals as "[redacted]" only.
+func TestCertificateContentKept(t *testing.T) {
+	cfg, err := Load("testdata/valid/https.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Gateways[0].Spec.TLS.Certificates[0]
+	for _, f := range []struct {
+		path string
+		got  []byte
+	}{{c.CertFile, c.CertPEM}, {c.KeyFile, c.KeyPEM}} {
+		want, err := os.ReadFile(f.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(f.got, want) {
+			t.Errorf("content of %s not kept as read", f.path)
+		}
+	}
+	var logged bytes.Buffer
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("tls", "key", c.KeyPEM, "certificate", c)
+	js, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{
+		"%v": fmt.Sprintf("%v", c), "%+v": fmt.Sprintf("%+v", c), "%#v": fmt.Sprintf("%#v", c),
+		"%s": fmt.Sprintf("%s", c.KeyPEM), "%x": fmt.Sprintf("%x", c.KeyPEM), "%q": fmt.Sprintf("%q", c.KeyPEM),
+		"slog": logged.String(), "json": string(js),
+	} {
+		if strings.Contains(out, "PRIVATE KEY") || strings.Contains(out, fmt.Sprintf("%x", []byte(c.KeyPEM)[:16])) ||
+			strings.Contains(out, base64.StdEncoding.EncodeToString(c.KeyPEM)[:40]) {
+			t.Errorf("%s shows the private key: %s", name, out)
+		}
+		if !strings.Contains(out, "[redacted]") {
+			t.Errorf("%s does not say the key is redacted: %s", name, out)
+		}
 	}
 }

@@ -72,7 +72,7 @@ func (v *validator) checkUpstreamTLS(s subject, t *UpstreamTLS) {
 	}
 	switch hasCert, hasKey := s.src.has(p+".certFile"), s.src.has(p+".keyFile"); {
 	case hasCert && hasKey:
-		v.checkCertificate(s, p, TLSCertificate{CertFile: t.CertFile, KeyFile: t.KeyFile})
+		v.checkCertificate(s, p, &TLSCertificate{CertFile: t.CertFile, KeyFile: t.KeyFile})
 	case hasCert:
 		v.errorf(s, p+".certFile", "certFile without keyFile; set both for a client certificate, or neither")
 	case hasKey:

@@ -2,11 +2,13 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -18,6 +20,10 @@ import (
 type Watcher struct {
 	w      *fsnotify.Watcher
 	logger *slog.Logger
+
+	mu sync.Mutex
+	// added holds the directories Add watches, so that each is added once.
+	added map[string]bool
 }
 
 // NewWatcher starts watching paths. Call it before the files are first read, so that an edit
@@ -33,7 +39,31 @@ func NewWatcher(logger *slog.Logger, paths []string) (*Watcher, error) {
 			return nil, err
 		}
 	}
-	return &Watcher{w: w, logger: logger}, nil
+	return &Watcher{w: w, logger: logger, added: map[string]bool{}}, nil
+}
+
+// Add also watches the directories of files, such as certificates the configuration names
+// (config.Config.ServedFiles), so that replacing one (by rename or by overwriting it) reloads
+// the configuration. Call it after each successful load: the files a configuration names are
+// only known then. Directories already added are skipped; none is ever removed, since a
+// directory that is no longer needed costs only a reload that changes nothing. It is safe to
+// call while Run runs. A directory that cannot be watched is reported and the rest are added.
+func (wa *Watcher) Add(files ...string) error {
+	wa.mu.Lock()
+	defer wa.mu.Unlock()
+	var errs []error
+	for _, f := range files {
+		dir := filepath.Dir(f)
+		if wa.added[dir] {
+			continue
+		}
+		if err := wa.w.Add(dir); err != nil {
+			errs = append(errs, fmt.Errorf("watch directory %s: %w", dir, err))
+			continue
+		}
+		wa.added[dir] = true
+	}
+	return errors.Join(errs...)
 }
 
 // Close stops watching; Run closes the watcher itself when it returns, and closing twice is

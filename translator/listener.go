@@ -74,7 +74,7 @@ func listener(gw *config.Gateway, rl rateLimitNeeds) (*listenerv3.Listener, erro
 		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: hcm},
 	}
 	if gw.Spec.Protocol == config.ProtocolHTTPS {
-		if err := terminateTLS(l, gw.Spec.TLS, filter); err != nil {
+		if err := terminateTLS(l, gw, filter); err != nil {
 			return nil, fmt.Errorf("tls: %w", err)
 		}
 		return l, nil

@@ -2,6 +2,7 @@ package translator
 
 import (
 	"fmt"
+	"strconv"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -16,9 +17,13 @@ import (
 // terminateTLS gives an HTTPS Gateway's listener one filter chain per certificate, all running
 // the same HTTP connection manager. The TLS inspector reads the client's SNI name before a chain
 // is chosen; a certificate without serverNames gets the chain without a match, which Envoy uses
-// for every other name. Certificates are referenced by file name, so Envoy reads the key and
-// the key never passes through xDS.
-func terminateTLS(l *listenerv3.Listener, t *config.GatewayTLS, hcm *listenerv3.Filter) error {
+// for every other name.
+//
+// Certificates reach Envoy over SDS (see gatewaySecrets): the listener names each one by a
+// name that depends only on the Gateway and the certificate's place in its list, so a rotated
+// certificate changes a Secret and leaves the listener, and its open connections, alone.
+func terminateTLS(l *listenerv3.Listener, gw *config.Gateway, hcm *listenerv3.Filter) error {
+	t := gw.Spec.TLS
 	if t == nil || len(t.Certificates) == 0 {
 		return fmt.Errorf("an HTTPS Gateway needs at least one certificate")
 	}
@@ -34,14 +39,11 @@ func terminateTLS(l *listenerv3.Listener, t *config.GatewayTLS, hcm *listenerv3.
 		Name:       wellknown.TlsInspector,
 		ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: inspector},
 	}}
-	for _, c := range t.Certificates {
+	for i, c := range t.Certificates {
 		ctx, err := anypb.New(&tlsv3.DownstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{
-			TlsCertificates: []*tlsv3.TlsCertificate{{
-				CertificateChain: fileSource(c.CertFile),
-				PrivateKey:       fileSource(c.KeyFile),
-			}},
-			TlsParams:     &tlsv3.TlsParameters{TlsMinimumProtocolVersion: minVersion},
-			AlpnProtocols: t.ALPN,
+			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sdsSecret(certificateSecretName(gw, i))},
+			TlsParams:                      &tlsv3.TlsParameters{TlsMinimumProtocolVersion: minVersion},
+			AlpnProtocols:                  t.ALPN,
 		}})
 		if err != nil {
 			return err
@@ -61,11 +63,45 @@ func terminateTLS(l *listenerv3.Listener, t *config.GatewayTLS, hcm *listenerv3.
 	return nil
 }
 
+// gatewaySecrets are the Secrets an HTTPS Gateway's listener names: one per certificate, with
+// the certificate chain and key inline, as config read and checked them at load time.
+func gatewaySecrets(gw *config.Gateway) ([]*tlsv3.Secret, error) {
+	t := gw.Spec.TLS
+	if gw.Spec.Protocol != config.ProtocolHTTPS || t == nil {
+		return nil, nil
+	}
+	var out []*tlsv3.Secret
+	for i, c := range t.Certificates {
+		if len(c.CertPEM) == 0 || len(c.KeyPEM) == 0 {
+			return nil, fmt.Errorf("certificate %s was not loaded", c.CertFile)
+		}
+		out = append(out, &tlsv3.Secret{
+			Name: certificateSecretName(gw, i),
+			Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
+				CertificateChain: inlineBytes(c.CertPEM),
+				PrivateKey:       inlineBytes(c.KeyPEM),
+			}},
+		})
+	}
+	return out, nil
+}
+
+// certificateSecretName names the Secret of a Gateway's i-th certificate. Names of Gateways
+// cannot hold '/', so no two Gateways' Secrets share a name.
+func certificateSecretName(gw *config.Gateway, i int) string {
+	return gw.Metadata.Name + "/cert-" + strconv.Itoa(i)
+}
+
+// sdsSecret refers to a Secret served over the same ADS stream as the listener.
+func sdsSecret(name string) *tlsv3.SdsSecretConfig {
+	return &tlsv3.SdsSecretConfig{Name: name, SdsConfig: adsSource()}
+}
+
 var tlsVersions = map[string]tlsv3.TlsParameters_TlsProtocol{
 	config.TLSVersion12: tlsv3.TlsParameters_TLSv1_2,
 	config.TLSVersion13: tlsv3.TlsParameters_TLSv1_3,
 }
 
-func fileSource(path string) *corev3.DataSource {
-	return &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: path}}
+func inlineBytes(b []byte) *corev3.DataSource {
+	return &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: b}}
 }

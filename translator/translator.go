@@ -9,6 +9,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
@@ -23,6 +24,9 @@ type Output struct {
 	Routes    []*routev3.RouteConfiguration
 	Clusters  []*clusterv3.Cluster
 	Endpoints []*endpointv3.ClusterLoadAssignment
+	// Secrets hold certificates and their private keys, served over SDS. They are never to be
+	// printed: whatever shows resources to a person must leave them out.
+	Secrets []*tlsv3.Secret
 	// RateLimits are the global limits the rate limit service enforces, sorted by name.
 	RateLimits []ratelimit.Limit
 }
@@ -72,6 +76,11 @@ func Translate(cfg *config.Config) (*Output, error) {
 			return nil, fmt.Errorf("gateway %q: %w", gw.Metadata.Name, err)
 		}
 		out.Listeners = append(out.Listeners, l)
+		secrets, err := gatewaySecrets(gw)
+		if err != nil {
+			return nil, fmt.Errorf("gateway %q: tls: %w", gw.Metadata.Name, err)
+		}
+		out.Secrets = append(out.Secrets, secrets...)
 		if gw.Spec.Tracing != nil {
 			c, err := tracingCluster(gw)
 			if err != nil {
@@ -89,6 +98,7 @@ func Translate(cfg *config.Config) (*Output, error) {
 	sortBy(out.Routes, (*routev3.RouteConfiguration).GetName)
 	sortBy(out.Clusters, (*clusterv3.Cluster).GetName)
 	sortBy(out.Endpoints, (*endpointv3.ClusterLoadAssignment).GetClusterName)
+	sortBy(out.Secrets, (*tlsv3.Secret).GetName)
 	return out, nil
 }
 
@@ -99,6 +109,7 @@ func (o *Output) Resources() map[resource.Type][]types.Resource {
 		resource.RouteType:    asResources(o.Routes),
 		resource.ClusterType:  asResources(o.Clusters),
 		resource.EndpointType: asResources(o.Endpoints),
+		resource.SecretType:   asResources(o.Secrets),
 	}
 }
 

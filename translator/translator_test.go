@@ -3,11 +3,14 @@ package translator_test
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"google.golang.org/protobuf/proto"
 
@@ -65,6 +68,7 @@ func TestGolden(t *testing.T) {
 				wanted[path] = true
 				compareGolden(t, path, got)
 			}
+			compareSecrets(t, name, out.Secrets, wanted)
 		})
 	}
 	if *update {
@@ -116,6 +120,36 @@ func TestDeterministic(t *testing.T) {
 			}
 		})
 	}
+}
+
+// compareSecrets compares the case's Secrets, when it has any, with testdata/out/<case>.secrets.yaml.
+// Private keys are written as their length only: the golden shows that a key is there and of
+// which size, and TestSecretsCarryFiles checks the bytes.
+func compareSecrets(t *testing.T, name string, secrets []*tlsv3.Secret, wanted map[string]bool) {
+	t.Helper()
+	path := filepath.Join("testdata", "out", name+".secrets.yaml")
+	if len(secrets) == 0 {
+		if _, err := os.Stat(path); err == nil && !*update {
+			t.Errorf("%s exists but the case has no secrets (run go test ./translator -update)", path)
+		}
+		return
+	}
+	shown := make([]proto.Message, len(secrets))
+	for i, s := range secrets {
+		s = proto.Clone(s).(*tlsv3.Secret)
+		if c := s.GetTlsCertificate(); c != nil {
+			c.PrivateKey = &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{
+				InlineString: fmt.Sprintf("[%d bytes of private key]", len(c.GetPrivateKey().GetInlineBytes())),
+			}}
+		}
+		shown[i] = s
+	}
+	got, err := protoyaml.MarshalList(shown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wanted[path] = true
+	compareGolden(t, path, got)
 }
 
 func protos[T proto.Message](list []T) []proto.Message {

@@ -47,3 +47,8 @@ func originateTLS(t *config.UpstreamTLS, c *clusterv3.Cluster) error {
 	}
 	return nil
 }
+
+// fileSource makes Envoy read a file itself, when it builds the cluster.
+func fileSource(path string) *corev3.DataSource {
+	return &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: path}}
+}

@@ -51,6 +51,9 @@ func newContent(res Resources) (content, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	if err := checkSecretRefs(out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 

@@ -241,7 +241,8 @@ func (s *Server) publishLocked(ctx context.Context, c content, rollbackOf uint64
 	}
 	s.logger.Info("pushed xds generation", "generation", number, "rollback_of", rollbackOf,
 		"listeners", len(c[resource.ListenerType]), "routes", len(c[resource.RouteType]),
-		"clusters", len(c[resource.ClusterType]), "endpoints", len(c[resource.EndpointType]))
+		"clusters", len(c[resource.ClusterType]), "endpoints", len(c[resource.EndpointType]),
+		"secrets", len(c[resource.SecretType]))
 	// A generation with nothing to ACK is applied as soon as it is published.
 	s.recomputeACKLocked()
 	s.notifyLocked()
@@ -250,8 +251,9 @@ func (s *Server) publishLocked(ctx context.Context, c content, rollbackOf uint64
 
 // requiredTypes lists the types Envoy must ACK before g counts as applied: those with resources,
 // plus listeners and clusters that prev had, because Envoy subscribes to those by wildcard and
-// must ACK their removal. (Routes and endpoints are requested by name, and Envoy stops asking
-// for them once nothing references them, so their removal is never ACKed.)
+// must ACK their removal. (Routes, endpoints and secrets are requested by name, and Envoy stops
+// asking for them once nothing references them, so their removal is never ACKed.) A Secret
+// counts like any other type: a rotated certificate is applied once Envoy ACKed the Secret.
 func requiredTypes(c content, prev *generation) []string {
 	out := slices.Sorted(maps.Keys(c))
 	if prev != nil {

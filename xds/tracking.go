@@ -205,14 +205,14 @@ func (s *Server) nackLocked(st *streamState, req *discovery.DiscoveryRequest, se
 	return false
 }
 
-// stalledTypes lists the types requested by name (routes, endpoints) for which c holds
+// stalledTypes lists the types requested by name (routes, endpoints, secrets) for which c holds
 // resources the stream has not asked for. In ADS mode the cache answers such a request only
 // once it names every resource, and drops its watch meanwhile: Envoy asks again only when it
 // takes the listener or cluster that needs the new name. If it rejected that listener or
 // cluster instead, it never asks again, and nothing more of that type would reach it.
 func stalledTypes(c content, st *streamState) []string {
 	var out []string
-	for _, typeURL := range []string{resource.EndpointType, resource.RouteType} {
+	for _, typeURL := range []string{resource.EndpointType, resource.RouteType, resource.SecretType} {
 		names, ok := st.subscribed[typeURL]
 		if !ok || len(names) == 0 {
 			continue

@@ -136,6 +136,7 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	if err != nil {
 		return err
 	}
+	watchServedFiles(logger, watcher, ctrl.Current())
 	limiter, err := newRateLimiter(logger, porticoMetrics, ctrl.Current())
 	if err != nil {
 		return err
@@ -234,6 +235,7 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 
 	reload := func() {
 		ctrl.Reload(ctx)
+		watchServedFiles(logger, watcher, ctrl.Current())
 		applyProxySettings(ctx, logger, sup, o, ctrl.Current())
 		limiter.reload(ctrl.Current())
 	}
@@ -261,6 +263,17 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 		logger.Info("stopped")
 	}
 	return err
+}
+
+// watchServedFiles watches the directories of the files cfg serves to Envoy (certificates), so
+// that replacing one reloads the configuration and pushes the new content.
+func watchServedFiles(logger *slog.Logger, watcher *controller.Watcher, cfg *config.Config) {
+	if watcher == nil || cfg == nil {
+		return
+	}
+	if err := watcher.Add(cfg.ServedFiles()...); err != nil {
+		logger.Warn("certificate files are not watched: replacing them needs SIGHUP", "error", err.Error())
+	}
 }
 
 // watchSettle is how long the files must be quiet before a reload: long enough to take an

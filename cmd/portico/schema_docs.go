@@ -69,7 +69,7 @@ var schemaDocs = map[string]string{
 	"GatewaySpec.tracing":                           "tracing sends spans to an OpenTelemetry collector; see docs/observability.md.",
 	"GatewaySpec.virtualServiceSelector":            "virtualServiceSelector selects VirtualServices by label, in addition to VirtualServices.",
 	"GatewaySpec.virtualServices":                   "virtualServices names the VirtualServices this Gateway serves. With neither this nor VirtualServiceSelector, the Gateway serves every VirtualService that does not exclude it.",
-	"GatewayTLS":                                    "GatewayTLS is how an HTTPS Gateway terminates TLS. Envoy reads the certificate files itself, when the listener is (re)built; Portico reads them once at load time to report mistakes early.",
+	"GatewayTLS":                                    "GatewayTLS is how an HTTPS Gateway terminates TLS. Portico reads the certificate files at load time, checks them and serves their content to Envoy over SDS, so replacing the files rotates the certificates without touching the listener.",
 	"GatewayTLS.alpn":                               "alpn are the application protocols offered, in order of preference. Default [h2, http/1.1].",
 	"GatewayTLS.certificates":                       "certificates are the server certificates. A client's SNI name picks the certificate that lists it in serverNames; the certificate without serverNames answers everything else.",
 	"GatewayTLS.minVersion":                         "minVersion is the oldest TLS version accepted: \"1.2\" (default) or \"1.3\".",
