@@ -28,6 +28,7 @@ func applyDefaults(cfg *Config) {
 			vs.Spec.Domains = []string{DefaultDomain}
 		}
 		routeDefaults(&vs.Source, vs.Spec.Routes)
+		jwtDefaults(vs)
 	}
 	for _, rt := range cfg.RouteTables {
 		routeDefaults(&rt.Source, rt.Spec.Routes)

@@ -114,6 +114,8 @@ type VirtualServiceSpec struct {
 	Options *VirtualServiceOptions `yaml:"options,omitempty"`
 	// RateLimit limits the requests of this VirtualService: one budget for all its routes.
 	RateLimit *RateLimitPolicy `yaml:"rateLimit,omitempty"`
+	// Security authenticates the requests of every route; see docs/security.md.
+	Security *SecurityPolicy `yaml:"security,omitempty"`
 }
 
 // VirtualServiceOptions change requests and responses of a whole VirtualService.
@@ -175,6 +177,8 @@ type Route struct {
 	Delegate *Delegate `yaml:"delegate,omitempty"`
 	// RateLimit limits the requests this route matches, in addition to its VirtualService's.
 	RateLimit *RateLimitPolicy `yaml:"rateLimit,omitempty"`
+	// Security refines or opts out of the VirtualService's security for this route.
+	Security *RouteSecurity `yaml:"security,omitempty"`
 
 	// Options change how the route forwards requests: rewrites, headers, timeouts, retries.
 	Options *RouteOptions `yaml:"options,omitempty"`

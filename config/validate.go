@@ -38,6 +38,7 @@ func validate(cfg *Config) Diagnostics {
 		v.checkRouteTable(rt)
 	}
 	v.checkDelegation(cfg)
+	v.checkJWTDelegation(cfg)
 	v.checkDomainClaims(cfg)
 	return v.diags
 }

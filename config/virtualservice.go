@@ -26,6 +26,7 @@ func (v *validator) checkVirtualService(vs *VirtualService, noGateways bool) {
 	v.checkRoutes(s, vs.Spec.Routes)
 	v.checkRateLimitPolicy(s, "spec.rateLimit", vs.Spec.RateLimit, true)
 	v.checkRoutesRateLimits(s, vs.Spec.Routes)
+	v.checkSecurity(s, vs)
 }
 
 // checkHeaderOptions checks the headers a VirtualService adds and removes.

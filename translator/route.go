@@ -48,6 +48,9 @@ func (b *routeBuilder) virtualHost(vs *config.VirtualService) (*routev3.VirtualH
 	if err := b.rateLimitVirtualHost(vs, vh); err != nil {
 		return nil, fmt.Errorf("rate limit: %w", err)
 	}
+	if err := jwtVirtualHost(vs, vh); err != nil {
+		return nil, fmt.Errorf("jwt: %w", err)
+	}
 	return vh, nil
 }
 
@@ -158,6 +161,9 @@ func (b *routeBuilder) route(r config.Route, name string, parents []config.Route
 	}
 	if err := b.rateLimitRoute(b.current, &r, er); err != nil {
 		return nil, fmt.Errorf("rate limit: %w", err)
+	}
+	if err := jwtRoute(b.current, &r, er); err != nil {
+		return nil, fmt.Errorf("jwt: %w", err)
 	}
 	return er, nil
 }

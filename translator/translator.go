@@ -71,7 +71,7 @@ func Translate(cfg *config.Config) (*Output, error) {
 			}
 			hosts = append(hosts, vh)
 		}
-		l, err := listener(gw, rateLimitNeedsOf(cfg, vss))
+		l, err := listener(gw, vss, rateLimitNeedsOf(cfg, vss))
 		if err != nil {
 			return nil, fmt.Errorf("gateway %q: %w", gw.Metadata.Name, err)
 		}

@@ -1,0 +1,55 @@
+package config
+
+import "fmt"
+
+// SecurityPolicy authenticates and authorizes the requests of a VirtualService. It applies to
+// every route of the VirtualService, including routes delegated to RouteTables; a route changes
+// or opts out of it with its own security block (RouteSecurity).
+type SecurityPolicy struct {
+	// JWT requires (or accepts) JSON Web Tokens signed by the providers listed.
+	JWT *JWTPolicy `yaml:"jwt,omitempty"`
+}
+
+// RouteSecurity is a route's own security settings, which refine its VirtualService's.
+type RouteSecurity struct {
+	// Disabled opts the route out of every security check of its VirtualService, such as a
+	// public health or login route.
+	Disabled bool `yaml:"disabled,omitempty"`
+	// JWT changes whether this route needs a token; see RouteJWT.
+	JWT *RouteJWT `yaml:"jwt,omitempty"`
+}
+
+// checkRoutesSecurity checks the security block of each route in a route list at spec.routes.
+// jwt is the VirtualService's JWT policy; nil for a RouteTable, whose routes take the policy
+// of whichever VirtualService delegates to them (checkJWTDelegation).
+func (v *validator) checkRoutesSecurity(s subject, routes []Route, jwt *JWTPolicy, isRouteTable bool) {
+	for i := range routes {
+		r := &routes[i]
+		p := fmt.Sprintf("spec.routes[%d].security", i)
+		if r.Security == nil || !s.src.valid(p) {
+			continue
+		}
+		if r.Delegate != nil {
+			v.errorf(s, p, "a delegating route cannot have security settings; put them on the routes of the RouteTable, or on the VirtualService")
+			continue
+		}
+		if s.src.valid(p+".disabled") && !r.Security.Disabled {
+			v.errorf(s, p+".disabled", "disabled: false is the default; remove it")
+		}
+		if r.Security.Disabled && r.Security.JWT != nil && s.src.has(p+".jwt") {
+			v.errorf(s, p+".jwt", "the route opts out of all security (disabled: true); remove jwt, or remove disabled to keep the other checks")
+			continue
+		}
+		v.checkRouteJWT(s, p+".jwt", r.Security.JWT, jwt, isRouteTable)
+	}
+}
+
+// checkSecurity checks a VirtualService's spec.security and the security of its routes.
+func (v *validator) checkSecurity(s subject, vs *VirtualService) {
+	var jwt *JWTPolicy
+	if sp := vs.Spec.Security; sp != nil && s.src.valid("spec.security") {
+		v.checkJWTPolicy(s, sp.JWT)
+		jwt = sp.JWT
+	}
+	v.checkRoutesSecurity(s, vs.Spec.Routes, jwt, false)
+}
