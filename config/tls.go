@@ -39,6 +39,8 @@ type GatewayTLS struct {
 	MinVersion string `yaml:"minVersion,omitempty"`
 	// ALPN are the application protocols offered, in order of preference. Default [h2, http/1.1].
 	ALPN []string `yaml:"alpn,omitempty"`
+	// ClientValidation asks clients for a certificate and verifies it (mutual TLS).
+	ClientValidation *ClientValidation `yaml:"clientValidation,omitempty"`
 }
 
 // TLSCertificate is a PEM certificate chain and its private key, each in a file. A relative
@@ -88,6 +90,7 @@ func tlsDefaults(g *Gateway) {
 		c.CertFile = resolvePath(dir, c.CertFile)
 		c.KeyFile = resolvePath(dir, c.KeyFile)
 	}
+	clientValidationDefaults(g, dir)
 	if !g.Source.has("spec.tls.minVersion") {
 		t.MinVersion = DefaultTLSMinVersion
 	}
@@ -96,8 +99,8 @@ func tlsDefaults(g *Gateway) {
 	}
 }
 
-// ServedFiles lists the files whose content Portico reads and serves to Envoy itself (certificates
-// and keys of HTTPS Gateways), sorted and without repeats. A change of one of them changes what
+// ServedFiles lists the files whose content Portico reads and serves to Envoy itself (certificates,
+// keys and client CAs of HTTPS Gateways), sorted and without repeats. A change of one of them changes what
 // Envoy must be given, so they are watched like the configuration files.
 func (c *Config) ServedFiles() []string {
 	var out []string
@@ -105,6 +108,9 @@ func (c *Config) ServedFiles() []string {
 		if t := g.Spec.TLS; t != nil && g.Spec.Protocol == ProtocolHTTPS {
 			for _, cert := range t.Certificates {
 				out = append(out, cert.CertFile, cert.KeyFile)
+			}
+			if cv := t.ClientValidation; cv != nil {
+				out = append(out, cv.CAFile)
 			}
 		}
 	}
@@ -161,6 +167,7 @@ func (v *validator) checkGatewayTLS(s subject, g *Gateway) {
 			v.errorf(s, ap, "an ALPN protocol name must be 1-255 bytes, such as h2 or http/1.1")
 		}
 	}
+	v.checkClientValidation(s, t.ClientValidation)
 }
 
 // checkCertificate reports an unreadable file or a certificate that does not parse or does not

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -95,23 +93,5 @@ func caProblem(path string) string {
 	if err != nil {
 		return fmt.Sprintf("%s cannot be read: %v", path, err)
 	}
-	found := false
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
-			return fmt.Sprintf("%s has a CERTIFICATE block that does not parse as X.509", path)
-		}
-		found = true
-	}
-	if !found {
-		return fmt.Sprintf("%s holds no PEM CERTIFICATE block", path)
-	}
-	return ""
+	return caPEMProblem(path, data)
 }

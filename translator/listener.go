@@ -53,6 +53,7 @@ func listener(gw *config.Gateway, vss []*config.VirtualService, rl rateLimitNeed
 			return nil, fmt.Errorf("tracing: %w", err)
 		}
 	}
+	forwardClientCert(gw, manager)
 	l := &listenerv3.Listener{
 		Name:    gw.Metadata.Name,
 		Address: socketAddress(gw.Spec.BindAddress, gw.Spec.BindPort),

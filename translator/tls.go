@@ -40,11 +40,15 @@ func terminateTLS(l *listenerv3.Listener, gw *config.Gateway, hcm *listenerv3.Fi
 		ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: inspector},
 	}}
 	for i, c := range t.Certificates {
-		ctx, err := anypb.New(&tlsv3.DownstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{
+		dtc := &tlsv3.DownstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{
 			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sdsSecret(certificateSecretName(gw, i))},
 			TlsParams:                      &tlsv3.TlsParameters{TlsMinimumProtocolVersion: minVersion},
 			AlpnProtocols:                  t.ALPN,
-		}})
+		}}
+		if err := validateClients(dtc, gw); err != nil {
+			return err
+		}
+		ctx, err := anypb.New(dtc)
 		if err != nil {
 			return err
 		}
@@ -80,6 +84,17 @@ func gatewaySecrets(gw *config.Gateway) ([]*tlsv3.Secret, error) {
 			Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
 				CertificateChain: inlineBytes(c.CertPEM),
 				PrivateKey:       inlineBytes(c.KeyPEM),
+			}},
+		})
+	}
+	if cv := t.ClientValidation; cv != nil {
+		if len(cv.CAPEM) == 0 {
+			return nil, fmt.Errorf("client CA file %s was not loaded", cv.CAFile)
+		}
+		out = append(out, &tlsv3.Secret{
+			Name: clientCASecretName(gw),
+			Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+				TrustedCa: inlineBytes(cv.CAPEM),
 			}},
 		})
 	}
