@@ -69,8 +69,9 @@ func (v *validator) checkGatewayOptions(s subject, o *GatewayOptions) {
 	if s.src.valid(p+"xffNumTrustedHops") && (o.XffNumTrustedHops < 0 || o.XffNumTrustedHops > math.MaxUint32) {
 		v.errorf(s, p+"xffNumTrustedHops", "%d is out of range; use 0 or more", o.XffNumTrustedHops)
 	}
-	v.checkDuration(s, p+"idleTimeout", o.IdleTimeout)
+	v.checkTimeoutOrOff(s, p+"idleTimeout", o.IdleTimeout)
 	v.checkDuration(s, p+"requestTimeout", o.RequestTimeout)
+	v.checkHardeningOptions(s, o)
 }
 
 // checkDuration checks a Go-style duration ("30s", "1m30s") that must be positive.

@@ -78,17 +78,40 @@ type GatewaySpec struct {
 	TCP *TCPProxy `yaml:"tcp,omitempty"`
 }
 
-// GatewayOptions tune a Gateway's HTTP connection manager. Absent fields keep Envoy's defaults.
+// GatewayOptions tune a Gateway's HTTP connection handling. Absent fields keep Portico's safe
+// defaults (docs/security.md), which follow Envoy's edge proxy best practices.
 type GatewayOptions struct {
-	// PerConnectionBufferLimitBytes bounds the read and write buffers of each connection.
+	// PerConnectionBufferLimitBytes bounds the read and write buffers of each connection. Default 32768.
 	PerConnectionBufferLimitBytes int `yaml:"perConnectionBufferLimitBytes,omitempty"`
 	// UseRemoteAddress makes the peer's address the client address (x-forwarded-for is
-	// appended to, not trusted), which an edge gateway wants.
+	// appended to, not trusted), which an edge gateway wants. Default true.
 	UseRemoteAddress *bool `yaml:"useRemoteAddress,omitempty"`
-	// XffNumTrustedHops is how many x-forwarded-for entries from the right are trusted proxies.
+	// XffNumTrustedHops is how many x-forwarded-for entries from the right are trusted proxies
+	// (load balancers in front of Portico); the entry left of them is the client address. Default 0.
 	XffNumTrustedHops int `yaml:"xffNumTrustedHops,omitempty"`
-	// IdleTimeout closes a connection without active requests after this long ("1m30s").
+	// IdleTimeout closes a connection without active requests after this long ("1m30s"); "0s" never. Default 1h.
 	IdleTimeout string `yaml:"idleTimeout,omitempty"`
+	// RequestHeadersTimeout bounds receiving a request's headers ("10s"); "0s" never. Default 10s.
+	RequestHeadersTimeout string `yaml:"requestHeadersTimeout,omitempty"`
+	// StreamIdleTimeout ends a request that sends or receives nothing for this long ("5m"); "0s" never. Default 5m.
+	StreamIdleTimeout string `yaml:"streamIdleTimeout,omitempty"`
+	// NormalizePath resolves "." and ".." segments (RFC 3986) before routing. Default true.
+	NormalizePath *bool `yaml:"normalizePath,omitempty"`
+	// MergeSlashes turns "//" into "/" in paths before routing. Default true.
+	MergeSlashes *bool `yaml:"mergeSlashes,omitempty"`
+	// EscapedSlashesAction handles %2F and %5C in paths: UNESCAPE_AND_REDIRECT (default),
+	// UNESCAPE_AND_FORWARD, REJECT_REQUEST or KEEP_UNCHANGED.
+	EscapedSlashesAction string `yaml:"escapedSlashesAction,omitempty"`
+	// HeadersWithUnderscoresAction handles header names with "_": REJECT_REQUEST (default, 400),
+	// DROP_HEADER or ALLOW.
+	HeadersWithUnderscoresAction string `yaml:"headersWithUnderscoresAction,omitempty"`
+	// HTTP2 bounds the streams and flow-control windows of HTTP/2 clients.
+	HTTP2 *HTTP2Options `yaml:"http2,omitempty"`
+	// MaxConnections caps this Gateway's open client connections; more are closed at once. Default: no per-Gateway cap.
+	MaxConnections int `yaml:"maxConnections,omitempty"`
+	// PreserveExternalRequestID keeps the x-request-id a client sends; by default Envoy replaces
+	// it with its own, so a client cannot choose the ids in logs and traces.
+	PreserveExternalRequestID bool `yaml:"preserveExternalRequestID,omitempty"`
 	// RequestTimeout bounds receiving one whole request ("30s").
 	RequestTimeout string `yaml:"requestTimeout,omitempty"`
 	// WebSocket allows WebSocket upgrades on every route; a route's own websocket option wins.

@@ -1,6 +1,7 @@
 // Package bootstrap builds the static bootstrap Envoy starts from: who Envoy is (node id and
-// cluster), where its admin API listens, and how it reaches Portico's xDS server and, when
-// asked, Portico's rate limit service.
+// cluster), where its admin API listens, how it reaches Portico's xDS server and, when asked,
+// Portico's rate limit service, and the overload manager that guards Envoy's memory and its
+// process-wide connection count.
 //
 // It owns only that hand-off. Listeners, routes and clusters for user traffic never appear here:
 // they arrive later over ADS, so a config change never requires rewriting the bootstrap or
@@ -56,6 +57,12 @@ type Options struct {
 	// limit service; the bootstrap then has a RateLimitClusterName cluster to it. It is
 	// static because the service lives as long as Portico, like the xDS server.
 	RateLimitSocket string
+	// MaxHeapBytes is the heap size the overload manager measures against; 0 means
+	// DefaultMaxHeapBytes. The caller derives it from the machine with HeapLimit.
+	MaxHeapBytes uint64
+	// MaxConnections caps client connections over all listeners together; 0 means
+	// DefaultMaxConnections.
+	MaxConnections uint64
 }
 
 // Build returns the bootstrap for opts, checked both by Portico's own rules and by the
@@ -82,6 +89,11 @@ func Build(opts Options) (*bootstrapv3.Bootstrap, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pack xds cluster http protocol options: %w", err)
+	}
+
+	overload, err := overloadManager(opts.MaxHeapBytes, opts.MaxConnections)
+	if err != nil {
+		return nil, fmt.Errorf("pack overload manager: %w", err)
 	}
 
 	adsSource := func() *corev3.ConfigSource {
@@ -115,7 +127,11 @@ func Build(opts Options) (*bootstrapv3.Bootstrap, error) {
 		StaticResources: &bootstrapv3.Bootstrap_StaticResources{
 			Clusters: []*clusterv3.Cluster{unixSocketCluster(XDSClusterName, opts.XDSSocket, protocolOptions)},
 		},
+		OverloadManager: overload,
 		Admin: &bootstrapv3.Admin{
+			// The admin API is on loopback only, and the supervisor must still reach it when
+			// clients use up the global connection limit.
+			IgnoreGlobalConnLimit: true,
 			Address: &corev3.Address{
 				Address: &corev3.Address_SocketAddress{
 					SocketAddress: &corev3.SocketAddress{

@@ -2,7 +2,6 @@ package translator
 
 import (
 	"fmt"
-	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -10,8 +9,6 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"google.golang.org/protobuf/types/known/anypb"
-	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/portico-gw/portico/config"
 )
@@ -58,10 +55,8 @@ func listener(gw *config.Gateway, vss []*config.VirtualService, rl rateLimitNeed
 		Name:    gw.Metadata.Name,
 		Address: socketAddress(gw.Spec.BindAddress, gw.Spec.BindPort),
 	}
-	if o := gw.Spec.Options; o != nil {
-		if err := applyGatewayOptions(o, l, manager); err != nil {
-			return nil, err
-		}
+	if err := applyGatewayOptions(gw, l, manager); err != nil {
+		return nil, err
 	}
 	if err := applyRateLimitFilters(gw, rl, manager); err != nil {
 		return nil, fmt.Errorf("rate limits: %w", err)
@@ -81,36 +76,13 @@ func listener(gw *config.Gateway, vss []*config.VirtualService, rl rateLimitNeed
 		if err := terminateTLS(l, gw, filter); err != nil {
 			return nil, fmt.Errorf("tls: %w", err)
 		}
-		return l, nil
+	} else {
+		l.FilterChains = []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{filter}}}
 	}
-	l.FilterChains = []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{filter}}}
+	if err := limitConnections(gw, l); err != nil {
+		return nil, fmt.Errorf("connection limit: %w", err)
+	}
 	return l, nil
-}
-
-// applyGatewayOptions sets the options the user wrote; everything else keeps Envoy's default.
-func applyGatewayOptions(o *config.GatewayOptions, l *listenerv3.Listener, hcm *hcmv3.HttpConnectionManager) error {
-	if o.PerConnectionBufferLimitBytes > 0 {
-		l.PerConnectionBufferLimitBytes = wrapperspb.UInt32(uint32(o.PerConnectionBufferLimitBytes))
-	}
-	if o.UseRemoteAddress != nil {
-		hcm.UseRemoteAddress = wrapperspb.Bool(*o.UseRemoteAddress)
-	}
-	hcm.XffNumTrustedHops = uint32(o.XffNumTrustedHops)
-	if o.IdleTimeout != "" {
-		d, err := time.ParseDuration(o.IdleTimeout)
-		if err != nil {
-			return fmt.Errorf("idleTimeout: %w", err)
-		}
-		hcm.CommonHttpProtocolOptions = &corev3.HttpProtocolOptions{IdleTimeout: durationpb.New(d)}
-	}
-	if o.RequestTimeout != "" {
-		d, err := time.ParseDuration(o.RequestTimeout)
-		if err != nil {
-			return fmt.Errorf("requestTimeout: %w", err)
-		}
-		hcm.RequestTimeout = durationpb.New(d)
-	}
-	return nil
 }
 
 func routeConfigName(gw *config.Gateway) string { return gw.Metadata.Name }

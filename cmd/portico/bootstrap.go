@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -14,6 +15,7 @@ import (
 func newBootstrapCmd(stdout io.Writer) *cobra.Command {
 	var configs []string
 	var stateDirFlag string
+	var overload overloadFlags
 	cmd := &cobra.Command{
 		Use:   "bootstrap [-c FILE|DIR]...",
 		Short: "Print the Envoy bootstrap portico would start Envoy with",
@@ -39,8 +41,12 @@ func newBootstrapCmd(stdout io.Writer) *cobra.Command {
 			if len(sock) >= maxSocketPath {
 				sock = filepath.Join("/tmp", "portico-XXXXXX", "xds.sock")
 			}
+			maxHeap, maxConns, _, err := overload.bootstrapLimits(os.DirFS("/"))
+			if err != nil {
+				return err
+			}
 			bs, err := bootstrap.Build(bootstrap.Options{NodeID: nodeID, Cluster: nodeID, XDSSocket: sock,
-				RateLimitSocket: filepath.Join(filepath.Dir(sock), "ratelimit.sock")})
+				RateLimitSocket: filepath.Join(filepath.Dir(sock), "ratelimit.sock"), MaxHeapBytes: maxHeap, MaxConnections: maxConns})
 			if err != nil {
 				return fmt.Errorf("build envoy bootstrap: %w", err)
 			}
@@ -54,5 +60,6 @@ func newBootstrapCmd(stdout io.Writer) *cobra.Command {
 	}
 	cmd.Flags().StringArrayVarP(&configs, "config", "c", nil, "configuration file or directory (repeatable)")
 	cmd.Flags().StringVar(&stateDirFlag, "state-dir", "", "state directory, as for run")
+	addOverloadFlags(cmd, &overload)
 	return cmd
 }

@@ -47,6 +47,7 @@ type runOptions struct {
 	// metricsAddress, when set, serves /metrics alone there, on any address.
 	metricsAddress string
 	strict         bool
+	overload       overloadFlags
 }
 
 func newRunCmd(stdout io.Writer, newLogger func() (*slog.Logger, error)) *cobra.Command {
@@ -72,6 +73,7 @@ Without -c, portico reads ./portico.yaml, or serves a built-in demo on 127.0.0.1
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.configs, "config", "c", nil, "configuration file or directory (repeatable)")
 	addEnvoyFlags(cmd, &o)
+	addOverloadFlags(cmd, &o.overload)
 	f.StringVar(&o.stateDir, "state-dir", "", "directory for run state: bootstrap, sockets, Envoy logs (default $XDG_STATE_HOME/portico)")
 	f.IntVar(&o.concurrency, "concurrency", 2, "Envoy worker threads; a Proxy document's concurrency overrides it")
 	f.StringVar(&o.envoyLogLevel, "envoy-log-level", "warning", "Envoy's log level: trace, debug, info, warning, error, critical or off; a Proxy document's logLevel overrides it")
@@ -101,6 +103,11 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 		return err
 	}
 	logger.Info("configuration", "source", src.Desc)
+	maxHeap, maxConns, heapOrigin, err := o.overload.bootstrapLimits(os.DirFS("/"))
+	if err != nil {
+		return err
+	}
+	logger.Info("envoy overload limits", "max_heap_mib", maxHeap>>20, "heap_limit_from", heapOrigin, "max_connections", maxConns)
 	stateDir, err := resolveStateDir(o.stateDir)
 	if err != nil {
 		return err
@@ -193,7 +200,8 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	rlDone := make(chan error, 1)
 	go func() { rlDone <- serveRateLimits(xdsCtx) }()
 
-	bs, err := bootstrap.Build(bootstrap.Options{NodeID: nodeID, Cluster: nodeID, XDSSocket: sock, RateLimitSocket: rlSock})
+	bs, err := bootstrap.Build(bootstrap.Options{NodeID: nodeID, Cluster: nodeID, XDSSocket: sock, RateLimitSocket: rlSock,
+		MaxHeapBytes: maxHeap, MaxConnections: maxConns})
 	if err != nil {
 		return fmt.Errorf("build envoy bootstrap: %w", err)
 	}

@@ -16,18 +16,25 @@ import (
 const MaxPath = 107
 
 // Listen prepares socketPath and listens on it. Only the owner may connect: the directory
-// is created 0700 and the socket made 0600 before the first Accept.
+// is created 0700 (or, when it exists, restricted to 0700) and the socket made 0600 before the
+// first Accept. The directory matters as much as the socket: between listen and chmod the
+// socket has the umask's permissions, and only the directory keeps others out meanwhile.
 func Listen(socketPath string) (net.Listener, error) {
 	if len(socketPath) > MaxPath {
 		return nil, fmt.Errorf("socket path %q is %d bytes long; the limit is %d", socketPath, len(socketPath), MaxPath)
 	}
 	dir := filepath.Dir(socketPath)
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+	switch fi, err := os.Stat(dir); {
+	case errors.Is(err, fs.ErrNotExist):
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create socket directory: %w", err)
 		}
-	} else if err != nil {
+	case err != nil:
 		return nil, fmt.Errorf("check socket directory: %w", err)
+	case fi.Mode().Perm()&0o077 != 0:
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("restrict socket directory %s to its owner: %w", dir, err)
+		}
 	}
 	if err := removeStale(socketPath); err != nil {
 		return nil, err
