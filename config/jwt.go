@@ -48,8 +48,8 @@ type JWTProvider struct {
 // JWKSSource is where a provider's JSON Web Key Set comes from: exactly one of File and Remote.
 type JWKSSource struct {
 	// File is a JWKS JSON file, read and checked when the configuration loads; a relative path
-	// is relative to the configuration file. A change of the file is picked up at the next
-	// reload (at once when it lies in a watched configuration directory).
+	// is relative to the configuration file. Its directory is watched, so replacing the file
+	// reloads the configuration with the new keys.
 	File string `yaml:"file,omitempty"`
 	// Remote fetches the JWKS over HTTP(S) through an Upstream and caches it.
 	Remote *RemoteJWKS `yaml:"remote,omitempty"`
@@ -184,6 +184,22 @@ func (j *JWTPolicy) ClaimHeaders() []string {
 	return out
 }
 
+// jwksFiles lists the JWKS files of every VirtualService: Envoy is given their content, so a
+// change of one must reload the configuration.
+func (c *Config) jwksFiles() []string {
+	var out []string
+	for _, vs := range c.VirtualServices {
+		if sp := vs.Spec.Security; sp != nil && sp.JWT != nil {
+			for _, p := range sp.JWT.Providers {
+				if p.JWKS.File != "" {
+					out = append(out, p.JWKS.File)
+				}
+			}
+		}
+	}
+	return out
+}
+
 // jwtDefaults resolves JWKS file paths against the VirtualService's own file.
 func jwtDefaults(vs *VirtualService) {
 	if vs.Spec.Security == nil || vs.Spec.Security.JWT == nil {
@@ -305,7 +321,10 @@ func (v *validator) checkJWKS(s subject, p string, j *JWKSSource) {
 		return
 	}
 	if hasFile {
-		if !s.src.valid(p + ".file") {
+		// Keys already read belong to a resource checked before: the previous version that
+		// LoadIsolated serves in place of a broken one, which must keep the keys it was
+		// accepted with rather than read a file that may be the very thing now broken.
+		if !s.src.valid(p+".file") || j.keys != "" {
 			return
 		}
 		if info, err := os.Stat(j.File); err == nil && info.IsDir() {

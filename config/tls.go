@@ -100,8 +100,8 @@ func tlsDefaults(g *Gateway) {
 }
 
 // ServedFiles lists the files whose content Portico reads and serves to Envoy itself (certificates,
-// keys and client CAs of HTTPS Gateways), sorted and without repeats. A change of one of them changes what
-// Envoy must be given, so they are watched like the configuration files.
+// keys and client CAs of HTTPS Gateways, JWKS files), sorted and without repeats. A change of one
+// of them changes what Envoy must be given, so they are watched like the configuration files.
 func (c *Config) ServedFiles() []string {
 	var out []string
 	for _, g := range c.Gateways {
@@ -114,6 +114,7 @@ func (c *Config) ServedFiles() []string {
 			}
 		}
 	}
+	out = append(out, c.jwksFiles()...)
 	slices.Sort(out)
 	return slices.Compact(out)
 }

@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -188,7 +189,14 @@ func TestJWT(t *testing.T) {
 	rsaKey, ecKey := newRSASigner(t, "rsa-1"), newECSigner(t, "ec-1")
 	remoteKey := newECSigner(t, "remote-1")
 	rogue := newRSASigner(t, "rsa-1") // same kid, different key: a forged signature
-	writeFile(t, filepath.Join(dir, "jwks.json"), string(jwks(t, rsaKey, ecKey)))
+	// The keys live outside the configuration's directory, which the watcher covers anyway, to
+	// show that a JWKS file is watched for its own sake.
+	keysDir := filepath.Join(dir, "keys")
+	if err := os.Mkdir(keysDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keysFile := filepath.Join(keysDir, "jwks.json")
+	writeFile(t, keysFile, string(jwks(t, rsaKey, ecKey)))
 	app := headerEcho(t, "app")
 	idp := jwksServer(t, "idp", jwks(t, remoteKey))
 	port := envoytest.FreePort(t)
@@ -205,7 +213,7 @@ spec:
       - name: local
         issuer: https://issuer.test
         audiences: [api]
-        jwks: {file: jwks.json}
+        jwks: {file: keys/jwks.json}
         claimToHeaders: [{claim: sub, header: x-user}]
       - name: remote
         issuer: https://remote.test
@@ -234,7 +242,7 @@ spec:
       providers:
       - name: local
         issuer: https://issuer.test
-        jwks: {file: jwks.json}
+        jwks: {file: keys/jwks.json}
         claimToHeaders: [{claim: sub, header: x-user}]
   routes:
   - match: {prefix: /checkout}
@@ -243,7 +251,7 @@ spec:
   - match: {prefix: /}
     upstream: app
 `)
-	startReady(t, cfg)
+	p := startReady(t, cfg)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	valid := rsaKey.token(t, claims("https://issuer.test", "api", map[string]any{"sub": "alice"}))
 	eventually(t, 15*time.Second, "a valid token is accepted", func() error {
@@ -335,6 +343,33 @@ spec:
 		}
 		if a := sendTo(t, "OPTIONS", base+"/orders", "api.test"); a.status != 401 {
 			t.Errorf("OPTIONS without preflight headers: got %d, want 401", a.status)
+		}
+	})
+
+	// Last, as it changes the keys every other case relies on.
+	t.Run("jwks file replaced", func(t *testing.T) {
+		next := newRSASigner(t, "rsa-2")
+		writeFile(t, keysFile, string(jwks(t, next)))
+		tok := next.token(t, claims("https://issuer.test", "api", map[string]any{"sub": "dave"}))
+		eventually(t, 15*time.Second, "a token signed by the new key is accepted", func() error {
+			if a := sendTo(t, "GET", base+"/orders", "api.test", bearer(tok)); a.status != 200 || a.body != `app /orders user=["dave"] auth=""` {
+				return fmt.Errorf("got %d %q", a.status, a.body)
+			}
+			return nil
+		})
+		if a := sendTo(t, "GET", base+"/orders", "api.test", bearer(valid)); a.status != 401 {
+			t.Errorf("a token signed by the replaced key: got %d %q, want 401", a.status, a.body)
+		}
+
+		writeFile(t, keysFile, `{"keys": [`)
+		eventually(t, 15*time.Second, "the broken key file is reported", func() error {
+			if !strings.Contains(p.stderr.String()+p.stdout.String(), "is not a JSON Web Key Set") {
+				return fmt.Errorf("no report yet")
+			}
+			return nil
+		})
+		if a := sendTo(t, "GET", base+"/orders", "api.test", bearer(tok)); a.status != 200 {
+			t.Errorf("after a broken key file: got %d %q, want the last good keys to accept the token", a.status, a.body)
 		}
 	})
 }

@@ -121,7 +121,7 @@ var schemaDocs = map[string]string{
 	"Host.weight":                                   "weight is the host's share of load balancing relative to the others'. Default 1.",
 	"Isolated":                                      "Isolated is a configuration to serve built by LoadIsolated.",
 	"JWKSSource":                                    "JWKSSource is where a provider's JSON Web Key Set comes from: exactly one of File and Remote.",
-	"JWKSSource.file":                               "file is a JWKS JSON file, read and checked when the configuration loads; a relative path is relative to the configuration file. A change of the file is picked up at the next reload (at once when it lies in a watched configuration directory).",
+	"JWKSSource.file":                               "file is a JWKS JSON file, read and checked when the configuration loads; a relative path is relative to the configuration file. Its directory is watched, so replacing the file reloads the configuration with the new keys.",
 	"JWKSSource.remote":                             "remote fetches the JWKS over HTTP(S) through an Upstream and caches it.",
 	"JWTPolicy":                                     "JWTPolicy checks JSON Web Tokens on the routes of a VirtualService. A token is accepted when one of the providers verifies it: its signature against the provider's keys, its issuer, audience, expiry and not-before time.",
 	"JWTPolicy.providers":                           "providers are the token issuers accepted. Required, at least one.",
