@@ -109,6 +109,16 @@ func (s *jwtSigner) token(t *testing.T, claims map[string]any) string {
 	return input + "." + b64(sig)
 }
 
+// unsigned is a token with alg none and no signature, which must never be accepted.
+func unsigned(t *testing.T, claims map[string]any) string {
+	t.Helper()
+	p, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b64([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + b64(p) + "."
+}
+
 // claims are standard claims for iss and aud, valid for the next hour, plus extra.
 func claims(iss, aud string, extra map[string]any) map[string]any {
 	now := time.Now()
@@ -302,6 +312,7 @@ spec:
 			{"wrong audience", "api.test", "/orders", []string{bearer(rsaKey.token(t, claims("https://issuer.test", "other", nil)))}, "Audiences in Jwt are not allowed", true},
 			{"wrong issuer", "api.test", "/orders", []string{bearer(rsaKey.token(t, claims("https://evil.test", "api", nil)))}, "Jwt issuer is not configured", true},
 			{"bad signature", "api.test", "/orders", []string{bearer(rogue.token(t, claims("https://issuer.test", "api", nil)))}, "Jwt verification fails", true},
+			{"unsigned (alg none)", "api.test", "/orders", []string{bearer(unsigned(t, claims("https://issuer.test", "api", nil)))}, "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections", true},
 			{"not a token", "api.test", "/orders", []string{bearer("garbage")}, "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections", true},
 			{"route-only requirement without a token", "shop.test", "/checkout", nil, "Jwt is missing", false},
 			{"optional route with an invalid token", "shop.test", "/browse", []string{bearer(rsaKey.token(t, expired))}, "Jwt is expired", true},
