@@ -56,6 +56,7 @@ func (v *validator) checkGateway(g *Gateway) {
 	if o := g.Spec.Options; o != nil && g.Source.valid("spec.options") {
 		v.checkGatewayOptions(s, o)
 	}
+	v.checkGatewayHTTPSRedirect(s, g)
 	v.checkGatewayRateLimit(s, g.Spec.RateLimit, firstRedisOwner(v.cfg.Gateways))
 	v.checkAccessLog(s, g.Spec.AccessLog)
 	v.checkTracing(s, g.Spec.Tracing)
@@ -93,9 +94,10 @@ func (v *validator) checkDuration(s subject, field, d string) {
 // Serves reports whether Gateway g serves VirtualService vs. Both sides may narrow the
 // attachment and both must agree: a VirtualService that lists gateways attaches only to those,
 // and a Gateway that lists or selects VirtualServices serves only those. A TCP Gateway serves
-// none: it has no HTTP routing to attach them to.
+// none: it has no HTTP routing to attach them to; nor does one with httpsRedirect, which
+// answers every request with a redirect.
 func (g *Gateway) Serves(vs *VirtualService) bool {
-	if g.Spec.Protocol == ProtocolTCP {
+	if g.Spec.Protocol == ProtocolTCP || g.Spec.Options != nil && g.Spec.Options.HTTPSRedirect {
 		return false
 	}
 	if len(vs.Spec.Gateways) > 0 && !slices.Contains(vs.Spec.Gateways, g.Metadata.Name) {

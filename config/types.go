@@ -116,6 +116,10 @@ type GatewayOptions struct {
 	RequestTimeout string `yaml:"requestTimeout,omitempty"`
 	// WebSocket allows WebSocket upgrades on every route; a route's own websocket option wins.
 	WebSocket bool `yaml:"websocket,omitempty"`
+	// HTTPSRedirect answers every request on this HTTP Gateway with a 301 to the same URL over https.
+	HTTPSRedirect bool `yaml:"httpsRedirect,omitempty"`
+	// HTTPSRedirectPort is the port the redirect names. Default 443, left out of the URL.
+	HTTPSRedirectPort int `yaml:"httpsRedirectPort,omitempty"`
 }
 
 // VirtualService is a set of domains and the routes that serve them.
@@ -157,6 +161,10 @@ type VirtualServiceOptions struct {
 	ResponseHeadersToSet []HeaderValue `yaml:"responseHeadersToSet,omitempty"`
 	// CORS answers cross-origin requests for every route that has no CORS policy of its own.
 	CORS *CORSPolicy `yaml:"cors,omitempty"`
+	// HTTPSRedirect answers requests that reach this VirtualService over plain HTTP with a 301 to the same URL over https.
+	HTTPSRedirect bool `yaml:"httpsRedirect,omitempty"`
+	// HTTPSRedirectPort is the port the redirect names. Default 443, left out of the URL.
+	HTTPSRedirectPort int `yaml:"httpsRedirectPort,omitempty"`
 }
 
 // HeaderValue is one header to add.

@@ -23,6 +23,7 @@ func (v *validator) checkVirtualService(vs *VirtualService, noGateways bool) {
 			v.checkCORS(s, "spec.options.cors", o.CORS)
 		}
 	}
+	v.checkVirtualServiceHTTPSRedirect(s, vs)
 	v.checkRoutes(s, vs.Spec.Routes)
 	v.checkRateLimitPolicy(s, "spec.rateLimit", vs.Spec.RateLimit, true)
 	v.checkRoutesRateLimits(s, vs.Spec.Routes)

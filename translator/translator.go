@@ -63,13 +63,22 @@ func Translate(cfg *config.Config) (*Output, error) {
 			continue
 		}
 		var hosts []*routev3.VirtualHost
-		vss := attached(gw, cfg.VirtualServices)
-		for _, vs := range vss {
+		if vh := gatewayRedirectHost(gw); vh != nil {
+			hosts = append(hosts, vh)
+		}
+		var vss []*config.VirtualService // those served here, not only redirected to https
+		for _, vs := range attached(gw, cfg.VirtualServices) {
+			if redirectsToHTTPS(gw, vs) {
+				o := vs.Spec.Options
+				hosts = append(hosts, httpsRedirectHost(StatName(vs.Metadata.Name), vs.Spec.Domains, o.HTTPSRedirectPort))
+				continue
+			}
 			vh, err := b.virtualHost(vs)
 			if err != nil {
 				return nil, fmt.Errorf("virtual service %q: %w", vs.Metadata.Name, err)
 			}
 			hosts = append(hosts, vh)
+			vss = append(vss, vs)
 		}
 		l, err := listener(gw, vss, rateLimitNeedsOf(cfg, vss))
 		if err != nil {
