@@ -23,6 +23,9 @@ func applyDefaults(cfg *Config) {
 		}
 		tlsDefaults(g)
 	}
+	for _, s := range cfg.Secrets {
+		secretDefaults(s)
+	}
 	for _, vs := range cfg.VirtualServices {
 		if !vs.Source.has("spec.domains") {
 			vs.Spec.Domains = []string{DefaultDomain}

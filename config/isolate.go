@@ -62,8 +62,8 @@ func fileNames(files []SourceFile) []string {
 }
 
 // isolatedKinds are the kinds whose errors reject only the resource itself: each is one
-// team's routes, and one team's typo must not hold back everybody else's change. Gateways and
-// Upstreams are shared infrastructure, so their errors reject the whole change.
+// team's routes, and one team's typo must not hold back everybody else's change. Gateways,
+// Upstreams and Secrets are shared infrastructure, so their errors reject the whole change.
 var isolatedKinds = []string{KindVirtualService, KindRouteTable}
 
 // ResourceRef names one resource.
@@ -104,7 +104,8 @@ const maxIsolationRounds = 16
 // VirtualService delegating to a broken RouteTable) is treated as broken too.
 //
 // The whole change is rejected, with every diagnostic, when any error cannot be pinned on one
-// such resource: YAML syntax errors, Gateway and Upstream errors, duplicate names, and clashes
+// such resource: YAML syntax errors, Gateway, Upstream and Secret errors (a credential file
+// that does not parse among them), duplicate names, and clashes
 // between VirtualServices (a domain claimed twice) that only exist in combination.
 func LoadIsolated(prev *Config, files []SourceFile) (*Isolated, error) {
 	l := parseFiles(files)

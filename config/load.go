@@ -189,7 +189,7 @@ func syntaxDiagnostic(filename string, err error) Diagnostic {
 }
 
 // knownKinds is listed in messages, in the order a configuration usually introduces them.
-var knownKinds = []string{KindGateway, KindVirtualService, KindRouteTable, KindUpstream, KindUpstreamGroup, KindProxy}
+var knownKinds = []string{KindGateway, KindVirtualService, KindRouteTable, KindUpstream, KindUpstreamGroup, KindProxy, KindSecret}
 
 // decodeDocument checks a document's envelope (apiVersion, kind) and decodes it into the
 // resource its kind names.
@@ -259,6 +259,11 @@ func (l *loader) decodeDocument(filename string, root *yaml.Node) {
 		d.decodeStruct(root, reflect.ValueOf(r).Elem(), "", top)
 		r.Source = src
 		l.cfg.Proxies = append(l.cfg.Proxies, r)
+	case KindSecret:
+		r := &Secret{}
+		d.decodeStruct(root, reflect.ValueOf(r).Elem(), "", top)
+		r.Source = src
+		l.cfg.Secrets = append(l.cfg.Secrets, r)
 	}
 }
 

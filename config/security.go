@@ -8,6 +8,11 @@ import "fmt"
 type SecurityPolicy struct {
 	// JWT requires (or accepts) JSON Web Tokens signed by the providers listed.
 	JWT *JWTPolicy `yaml:"jwt,omitempty"`
+	// APIKey requires a valid API key from one of the named apiKeys Secrets.
+	APIKey *APIKeyAuth `yaml:"apiKey,omitempty"`
+	// BasicAuth requires HTTP basic credentials of a user in the named htpasswd Secret. With
+	// apiKey set too, either credential is enough.
+	BasicAuth *BasicAuth `yaml:"basicAuth,omitempty"`
 }
 
 // RouteSecurity is a route's own security settings, which refine its VirtualService's.
@@ -17,6 +22,10 @@ type RouteSecurity struct {
 	Disabled bool `yaml:"disabled,omitempty"`
 	// JWT changes whether this route needs a token; see RouteJWT.
 	JWT *RouteJWT `yaml:"jwt,omitempty"`
+	// APIKey replaces the VirtualService's apiKey for this route, or turns it off.
+	APIKey *APIKeyAuth `yaml:"apiKey,omitempty"`
+	// BasicAuth replaces the VirtualService's basicAuth for this route, or turns it off.
+	BasicAuth *BasicAuth `yaml:"basicAuth,omitempty"`
 }
 
 // checkRoutesSecurity checks the security block of each route in a route list at spec.routes.
@@ -41,6 +50,7 @@ func (v *validator) checkRoutesSecurity(s subject, routes []Route, jwt *JWTPolic
 			continue
 		}
 		v.checkRouteJWT(s, p+".jwt", r.Security.JWT, jwt, isRouteTable)
+		v.checkRouteAuthn(s, p, r.Security)
 	}
 }
 
@@ -50,6 +60,7 @@ func (v *validator) checkSecurity(s subject, vs *VirtualService) {
 	if sp := vs.Spec.Security; sp != nil && s.src.valid("spec.security") {
 		v.checkJWTPolicy(s, sp.JWT)
 		jwt = sp.JWT
+		v.checkVirtualServiceSecurity(s, sp)
 	}
 	v.checkRoutesSecurity(s, vs.Spec.Routes, jwt, false)
 }

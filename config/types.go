@@ -20,6 +20,7 @@ type Config struct {
 	Upstreams       []*Upstream
 	UpstreamGroups  []*UpstreamGroup
 	Proxies         []*Proxy
+	Secrets         []*Secret
 
 	// Warnings are findings that do not stop the configuration from being served, such as an
 	// unreachable route. Load has already sorted them by position.

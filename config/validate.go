@@ -31,6 +31,7 @@ func validate(cfg *Config) Diagnostics {
 		v.checkUpstream(u)
 	}
 	v.checkUpstreamGroups(cfg.UpstreamGroups)
+	v.checkSecrets(cfg.Secrets)
 	for _, vs := range cfg.VirtualServices {
 		v.checkVirtualService(vs, len(cfg.Gateways) == 0)
 	}
@@ -53,6 +54,7 @@ type validator struct {
 	routeTables     map[string]*RouteTable
 	upstreams       map[string]*Upstream
 	groups          upstreamGroupIndex
+	secrets         secretIndex
 	// The defined names in definition order, for hints.
 	gatewayNames, virtualServiceNames, routeTableNames, upstreamNames []string
 }

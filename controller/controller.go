@@ -48,6 +48,10 @@ type Options struct {
 	// files do: for example a new Gateway port that another process holds, which Envoy would
 	// only reject later, in its own terms.
 	Preflight func(prev, next *config.Config) error
+	// Applying, when set, is told each configuration just before it is pushed to Envoy, and
+	// the configuration Envoy keeps after it rejects one: the in-process services Envoy calls
+	// (authentication) must know what the routes they serve refer to before Envoy has them.
+	Applying func(cfg *config.Config)
 }
 
 // Controller owns what is configured now. Every change is validated first; what fails
@@ -144,6 +148,7 @@ func (c *Controller) Start(ctx context.Context) (uint64, error) {
 		return 0, rejectionsError(plan.Rejected)
 	}
 	c.logRejections(plan)
+	c.applying(plan.Config)
 	gen, _, err := c.o.XDS.Push(ctx, plan.Resources)
 	if err != nil {
 		return 0, fmt.Errorf("push configuration: %w", err)
@@ -257,6 +262,7 @@ func (c *Controller) apply(ctx context.Context, plan *Plan) string {
 		serving = c.current.plan.Resources
 	}
 	c.mu.Unlock()
+	c.applying(plan.Config)
 	xs := c.o.XDS.Status()
 	// Steps only make sense while Envoy is connected and has what is served; otherwise it
 	// gets the final configuration in one piece when it (re)connects.
@@ -378,13 +384,25 @@ func (c *Controller) rejectedByEnvoy(cfg *config.Config, nack *xds.NACKError) {
 	c.o.Logger.Error("envoy rejected the configuration, the last good configuration keeps serving",
 		"generation", nack.Generation, "resources", refNames(refs), "envoy_error", nack.Message)
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.nack, c.nackedRefs = nack, refs
+	var kept *config.Config
 	if c.envoyHas != nil {
 		// Isolation of the next change must fall back to what Envoy really serves.
 		// The xDS server has restored what Envoy had; the next change starts from there.
 		c.current = &applied{plan: &Plan{Config: c.envoyHas.plan.Config, Files: c.envoyHas.plan.Files,
 			Rejected: c.current.plan.Rejected, Resources: c.envoyHas.plan.Resources}, gen: c.current.gen}
+		kept = c.envoyHas.plan.Config
+	}
+	c.mu.Unlock()
+	if kept != nil {
+		c.applying(kept)
+	}
+}
+
+// applying tells Options.Applying about cfg.
+func (c *Controller) applying(cfg *config.Config) {
+	if c.o.Applying != nil {
+		c.o.Applying(cfg)
 	}
 }
 

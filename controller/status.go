@@ -125,6 +125,9 @@ func resourceStatuses(served *config.Config, rejected []config.Rejection, invali
 		for _, r := range served.Proxies {
 			add(config.KindProxy, r.Metadata.Name, r.Source)
 		}
+		for _, r := range served.Secrets {
+			add(config.KindSecret, r.Metadata.Name, r.Source)
+		}
 		for _, w := range served.Warnings {
 			if st := byRef[config.ResourceRef{Kind: w.Kind, Name: w.Name}]; st != nil {
 				st.State = StateWarning
@@ -172,7 +175,7 @@ func resourceStatuses(served *config.Config, rejected []config.Rejection, invali
 }
 
 func kindOrder(kind string) int {
-	order := []string{config.KindGateway, config.KindVirtualService, config.KindRouteTable, config.KindUpstream, config.KindProxy}
+	order := []string{config.KindGateway, config.KindVirtualService, config.KindRouteTable, config.KindUpstream, config.KindProxy, config.KindSecret}
 	if i := slices.Index(order, kind); i >= 0 {
 		return i
 	}

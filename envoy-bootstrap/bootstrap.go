@@ -1,7 +1,7 @@
 // Package bootstrap builds the static bootstrap Envoy starts from: who Envoy is (node id and
 // cluster), where its admin API listens, how it reaches Portico's xDS server and, when asked,
-// Portico's rate limit service, and the overload manager that guards Envoy's memory and its
-// process-wide connection count.
+// Portico's rate limit and authentication services, and the overload manager that guards
+// Envoy's memory and its process-wide connection count.
 //
 // It owns only that hand-off. Listeners, routes and clusters for user traffic never appear here:
 // they arrive later over ADS, so a config change never requires rewriting the bootstrap or
@@ -35,6 +35,10 @@ const XDSClusterName = "portico_xds"
 // Portico's in-process rate limit service.
 const RateLimitClusterName = "portico_ratelimit"
 
+// AuthzClusterName names the static cluster through which Envoy's ext_authz filter reaches
+// Portico's in-process authentication service (API keys, basic auth).
+const AuthzClusterName = "portico_authz"
+
 // DefaultAdminAddress is where Envoy's admin API listens when Options.AdminAddress is empty.
 const DefaultAdminAddress = "127.0.0.1"
 
@@ -63,6 +67,9 @@ type Options struct {
 	// MaxConnections caps client connections over all listeners together; 0 means
 	// DefaultMaxConnections.
 	MaxConnections uint64
+	// AuthzSocket, when set, is the absolute path of the Unix socket of Portico's
+	// authentication service; the bootstrap then has an AuthzClusterName cluster to it.
+	AuthzSocket string
 }
 
 // Build returns the bootstrap for opts, checked both by Portico's own rules and by the
@@ -147,6 +154,10 @@ func Build(opts Options) (*bootstrapv3.Bootstrap, error) {
 		b.StaticResources.Clusters = append(b.StaticResources.Clusters,
 			unixSocketCluster(RateLimitClusterName, opts.RateLimitSocket, protocolOptions))
 	}
+	if opts.AuthzSocket != "" {
+		b.StaticResources.Clusters = append(b.StaticResources.Clusters,
+			unixSocketCluster(AuthzClusterName, opts.AuthzSocket, protocolOptions))
+	}
 	if err := b.ValidateAll(); err != nil {
 		return nil, fmt.Errorf("envoy bootstrap is invalid: %w", err)
 	}
@@ -197,12 +208,14 @@ func checkOptions(opts *Options) (netip.Addr, error) {
 	case len(opts.XDSSocket) >= maxSocketPathBytes:
 		errs = append(errs, fmt.Errorf("xDS socket path %q is %d bytes: Unix socket paths must be under %d bytes; choose a shorter directory", opts.XDSSocket, len(opts.XDSSocket), maxSocketPathBytes))
 	}
-	switch {
-	case opts.RateLimitSocket == "":
-	case !filepath.IsAbs(opts.RateLimitSocket):
-		errs = append(errs, fmt.Errorf("rate limit socket path %q is not absolute: Envoy resolves it from its own working directory", opts.RateLimitSocket))
-	case len(opts.RateLimitSocket) >= maxSocketPathBytes:
-		errs = append(errs, fmt.Errorf("rate limit socket path %q is %d bytes: Unix socket paths must be under %d bytes; choose a shorter directory", opts.RateLimitSocket, len(opts.RateLimitSocket), maxSocketPathBytes))
+	for _, s := range []struct{ what, path string }{{"rate limit", opts.RateLimitSocket}, {"authz", opts.AuthzSocket}} {
+		switch {
+		case s.path == "":
+		case !filepath.IsAbs(s.path):
+			errs = append(errs, fmt.Errorf("%s socket path %q is not absolute: Envoy resolves it from its own working directory", s.what, s.path))
+		case len(s.path) >= maxSocketPathBytes:
+			errs = append(errs, fmt.Errorf("%s socket path %q is %d bytes: Unix socket paths must be under %d bytes; choose a shorter directory", s.what, s.path, len(s.path), maxSocketPathBytes))
+		}
 	}
 
 	if opts.AdminAddress == "" {

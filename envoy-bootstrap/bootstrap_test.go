@@ -29,6 +29,7 @@ var goldenOptions = Options{
 	Cluster:         "portico",
 	XDSSocket:       "/run/portico/xds.sock",
 	RateLimitSocket: "/run/portico/ratelimit.sock",
+	AuthzSocket:     "/run/portico/authz.sock",
 }
 
 func TestMarshalGolden(t *testing.T) {
@@ -138,6 +139,7 @@ func TestBuildRejects(t *testing.T) {
 		{"long socket", func(o *Options) { o.XDSSocket = "/" + strings.Repeat("s", 99) }, []string{"is 100 bytes", "under 100 bytes"}},
 		{"relative rate limit socket", func(o *Options) { o.RateLimitSocket = "run/rl.sock" }, []string{`rate limit socket path "run/rl.sock" is not absolute`}},
 		{"long rate limit socket", func(o *Options) { o.RateLimitSocket = "/" + strings.Repeat("r", 99) }, []string{"rate limit socket path", "is 100 bytes"}},
+		{"relative authz socket", func(o *Options) { o.AuthzSocket = "run/authz.sock" }, []string{`authz socket path "run/authz.sock" is not absolute`}},
 		{"unspecified ipv4 admin", func(o *Options) { o.AdminAddress = "0.0.0.0" }, []string{"0.0.0.0 listens on every interface"}},
 		{"unspecified ipv6 admin", func(o *Options) { o.AdminAddress = "::" }, []string{":: listens on every interface"}},
 		{"public admin", func(o *Options) { o.AdminAddress = "192.0.2.1" }, []string{"192.0.2.1 is not a loopback address"}},

@@ -16,7 +16,7 @@ import (
 // listener builds the Envoy listener for an HTTP or HTTPS Gateway serving vss. Its routes come over RDS under a
 // route configuration of the same name, so a route change never touches the listener and
 // never drains its connections.
-func listener(gw *config.Gateway, vss []*config.VirtualService, rl rateLimitNeeds) (*listenerv3.Listener, error) {
+func listener(gw *config.Gateway, vss []*config.VirtualService, rl rateLimitNeeds, az authzNeeds) (*listenerv3.Listener, error) {
 	if gw.Spec.Protocol != config.ProtocolHTTP && gw.Spec.Protocol != config.ProtocolHTTPS {
 		return nil, fmt.Errorf("protocol %q cannot be translated", gw.Spec.Protocol)
 	}
@@ -60,6 +60,9 @@ func listener(gw *config.Gateway, vss []*config.VirtualService, rl rateLimitNeed
 	}
 	if err := applyRateLimitFilters(gw, rl, manager); err != nil {
 		return nil, fmt.Errorf("rate limits: %w", err)
+	}
+	if err := applyExtAuthz(az, manager); err != nil {
+		return nil, fmt.Errorf("authorization: %w", err)
 	}
 	if err := applyJWT(vss, manager); err != nil {
 		return nil, fmt.Errorf("jwt: %w", err)

@@ -20,6 +20,9 @@ type routeBuilder struct {
 	current *config.VirtualService
 	// limits collects the global limits of every VirtualService built, by name.
 	limits map[string]ratelimit.Limit
+	// identityHeaderOwned is set when the configuration uses Portico's authentication: routes
+	// without it then remove the identity header clients send.
+	identityHeaderOwned bool
 }
 
 // virtualHost builds the Envoy virtual host for a VirtualService; routes keep their order,
@@ -50,6 +53,9 @@ func (b *routeBuilder) virtualHost(vs *config.VirtualService) (*routev3.VirtualH
 	}
 	if err := jwtVirtualHost(vs, vh); err != nil {
 		return nil, fmt.Errorf("jwt: %w", err)
+	}
+	if err := authnVirtualHost(vs, vh); err != nil {
+		return nil, fmt.Errorf("security: %w", err)
 	}
 	return vh, nil
 }
@@ -164,6 +170,9 @@ func (b *routeBuilder) route(r config.Route, name string, parents []config.Route
 	}
 	if err := jwtRoute(b.current, &r, er); err != nil {
 		return nil, fmt.Errorf("jwt: %w", err)
+	}
+	if err := b.authnRoute(b.current, &r, er); err != nil {
+		return nil, fmt.Errorf("security: %w", err)
 	}
 	return er, nil
 }

@@ -48,7 +48,7 @@ func Translate(cfg *config.Config) (*Output, error) {
 		}
 		upstreams[u.Metadata.Name] = true
 	}
-	b := &routeBuilder{cfg: cfg, upstreams: upstreams}
+	b := &routeBuilder{cfg: cfg, upstreams: upstreams, identityHeaderOwned: usesAuthn(cfg)}
 	for _, gw := range cfg.Gateways {
 		if gw.Spec.Protocol == config.ProtocolTCP {
 			build := tcpListener
@@ -80,7 +80,7 @@ func Translate(cfg *config.Config) (*Output, error) {
 			hosts = append(hosts, vh)
 			vss = append(vss, vs)
 		}
-		l, err := listener(gw, vss, rateLimitNeedsOf(cfg, vss))
+		l, err := listener(gw, vss, rateLimitNeedsOf(cfg, vss), authzNeedsOf(cfg, vss))
 		if err != nil {
 			return nil, fmt.Errorf("gateway %q: %w", gw.Metadata.Name, err)
 		}

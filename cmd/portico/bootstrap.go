@@ -46,7 +46,8 @@ func newBootstrapCmd(stdout io.Writer) *cobra.Command {
 				return err
 			}
 			bs, err := bootstrap.Build(bootstrap.Options{NodeID: nodeID, Cluster: nodeID, XDSSocket: sock,
-				RateLimitSocket: filepath.Join(filepath.Dir(sock), "ratelimit.sock"), MaxHeapBytes: maxHeap, MaxConnections: maxConns})
+				RateLimitSocket: filepath.Join(filepath.Dir(sock), "ratelimit.sock"), AuthzSocket: filepath.Join(filepath.Dir(sock), "authz.sock"),
+				MaxHeapBytes: maxHeap, MaxConnections: maxConns})
 			if err != nil {
 				return fmt.Errorf("build envoy bootstrap: %w", err)
 			}

@@ -137,8 +137,12 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	xsrv := xds.New(logger, nodeID)
 	porticoMetrics := prometheus.NewRegistry()
 	xsrv.SetObserver(metrics.NewXDS(porticoMetrics))
+	authn, err := newAuthenticator(logger, porticoMetrics)
+	if err != nil {
+		return err
+	}
 	ctrl := controller.New(controller.Options{Read: src.Read, XDS: xsrv, Logger: logger, StateDir: stateDir,
-		SourceID: sourceID(src), Strict: o.strict, Preflight: newGatewayPorts})
+		SourceID: sourceID(src), Strict: o.strict, Preflight: newGatewayPorts, Applying: authn.applying})
 	gen, err := ctrl.Start(ctx)
 	if err != nil {
 		return err
@@ -199,9 +203,18 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	}
 	rlDone := make(chan error, 1)
 	go func() { rlDone <- serveRateLimits(xdsCtx) }()
+	authzSock, serveAuthn, err := authn.listen(sockDir)
+	if err != nil {
+		stopXDS()
+		<-xdsDone
+		<-rlDone
+		return err
+	}
+	authzDone := make(chan error, 1)
+	go func() { authzDone <- serveAuthn(xdsCtx) }()
 
 	bs, err := bootstrap.Build(bootstrap.Options{NodeID: nodeID, Cluster: nodeID, XDSSocket: sock, RateLimitSocket: rlSock,
-		MaxHeapBytes: maxHeap, MaxConnections: maxConns})
+		AuthzSocket: authzSock, MaxHeapBytes: maxHeap, MaxConnections: maxConns})
 	if err != nil {
 		return fmt.Errorf("build envoy bootstrap: %w", err)
 	}
@@ -266,6 +279,9 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	}
 	if rerr := <-rlDone; rerr != nil && err == nil {
 		err = rerr
+	}
+	if aerr := <-authzDone; aerr != nil && err == nil {
+		err = aerr
 	}
 	if err == nil {
 		logger.Info("stopped")

@@ -46,6 +46,7 @@ var schemaKinds = []struct {
 	{config.KindUpstream, reflect.TypeFor[config.Upstream]()},
 	{config.KindUpstreamGroup, reflect.TypeFor[config.UpstreamGroup]()},
 	{config.KindProxy, reflect.TypeFor[config.Proxy]()},
+	{config.KindSecret, reflect.TypeFor[config.Secret]()},
 }
 
 // schemaOneOf lists, per struct, the fields of which exactly one must be set: the schema's
@@ -65,6 +66,7 @@ var schemaEnums = map[reflect.Type]map[string][]string{
 	reflect.TypeFor[config.GatewayTLS]():  {"minVersion": {config.TLSVersion12, config.TLSVersion13}},
 	reflect.TypeFor[config.DNSUpstream](): {"lookupFamily": {config.LookupFamilyV4, config.LookupFamilyV6, config.LookupFamilyAuto}},
 	reflect.TypeFor[config.ProxySpec]():   {"logLevel": config.EnvoyLogLevels},
+	reflect.TypeFor[config.SecretSpec]():  {"type": {config.SecretTypeAPIKeys, config.SecretTypeHtpasswd}},
 }
 
 type jsonSchema = map[string]any

@@ -1,0 +1,154 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/portico-gw/portico/internal/credentials"
+)
+
+// KindSecret is the document that names a file of credentials.
+const KindSecret = "Secret"
+
+// The types of Secret.
+const (
+	SecretTypeAPIKeys  = credentials.TypeAPIKeys
+	SecretTypeHtpasswd = credentials.TypeHtpasswd
+)
+
+// Secret names a file of credentials that security policies refer to by the Secret's name. The
+// configuration holds only the file's path: the credentials stay in the file, Portico reads them
+// itself, and they never appear in logs, status or dumps. Portico watches the file and applies a
+// change to it without a configuration reload; a file that stops parsing keeps the credentials
+// it last read.
+type Secret struct {
+	Metadata Metadata   `yaml:"metadata"`
+	Spec     SecretSpec `yaml:"spec"`
+	Source   Source     `yaml:"-"`
+}
+
+// SecretSpec is the body of a Secret.
+type SecretSpec struct {
+	// Type is apiKeys (lines of identity:key; an identity may have several keys, keys are at
+	// least 16 characters) or htpasswd (lines of user:hash with bcrypt hashes only, as
+	// `htpasswd -B` writes them). Blank lines and lines starting with # are skipped.
+	Type string `yaml:"type"`
+	// File is the credential file. A relative path is relative to the directory of the
+	// configuration file that names it.
+	File string `yaml:"file"`
+}
+
+// SecretNamed returns the Secret of that name, nil when there is none. A validated Config has
+// at most one of each name.
+func (c *Config) SecretNamed(name string) *Secret {
+	for _, s := range c.Secrets {
+		if s.Metadata.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// secretDefaults resolves a relative file path against the Secret's own file, so that the
+// path names the same file whatever portico's working directory is.
+func secretDefaults(s *Secret) {
+	s.Spec.File = resolvePath(filepath.Dir(s.Source.Doc.File), s.Spec.File)
+}
+
+// secretIndex resolves policy references to Secrets; the first definition wins.
+type secretIndex struct {
+	byName map[string]*Secret
+	names  []string // in definition order, for hints
+}
+
+// checkSecrets checks the Secrets' names, types and files, and indexes them. Each file is read
+// and parsed now, so that a broken file is reported with its line before anything is served;
+// the messages name files and lines and never quote their contents.
+func (v *validator) checkSecrets(secrets []*Secret) {
+	v.secrets = secretIndex{byName: map[string]*Secret{}}
+	for _, sec := range secrets {
+		s := subject{KindSecret, sec.Metadata.Name, &sec.Source}
+		if sec.Source.valid("metadata.labels") {
+			v.checkLabels(s, "metadata.labels", sec.Metadata.Labels)
+		}
+		if sec.Source.valid("metadata.name") {
+			name := sec.Metadata.Name
+			if len(name) > maxNameLen || !nameRE.MatchString(name) {
+				v.errorf(s, "metadata.name", "invalid name %q: use at most %d lowercase letters, digits, '-' and '.', starting and ending with a letter or digit",
+					excerpt(name), maxNameLen)
+			}
+			if prev, dup := v.secrets.byName[name]; dup {
+				v.errorf(s, "metadata.name", "already defined at %s; names must be unique per kind, rename one",
+					prev.Source.At("metadata.name"))
+			} else {
+				v.secrets.byName[name] = sec
+				v.secrets.names = append(v.secrets.names, name)
+			}
+		}
+		typeOK := sec.Source.valid("spec.type") && slices.Contains(credentials.Types, sec.Spec.Type)
+		if sec.Source.valid("spec.type") && !typeOK {
+			v.errorf(s, "spec.type", "unknown secret type %q; use %s%s", excerpt(sec.Spec.Type),
+				strings.Join(credentials.Types, " or "), didYouMean(sec.Spec.Type, credentials.Types))
+		}
+		if !typeOK || !sec.Source.valid("spec.file") {
+			continue
+		}
+		v.checkSecretFile(s, sec)
+	}
+}
+
+// checkSecretFile reports a credential file that cannot be read, or each of its bad lines at
+// the line itself.
+func (v *validator) checkSecretFile(s subject, sec *Secret) {
+	if msg := unreadable(sec.Spec.File); msg != "" {
+		v.errorf(s, "spec.file", "%s", strings.Replace(msg, "name the PEM file", "name the credential file", 1))
+		return
+	}
+	_, err := credentials.Read(sec.Spec.File, sec.Spec.Type)
+	if err == nil {
+		return
+	}
+	var lines []*credentials.LineError
+	for _, e := range unjoin(err) {
+		var le *credentials.LineError
+		if errors.As(e, &le) {
+			lines = append(lines, le)
+		}
+	}
+	if len(lines) == 0 {
+		v.errorf(s, "spec.file", "%s", err.Error())
+		return
+	}
+	for _, le := range lines {
+		v.diags = append(v.diags, Diagnostic{
+			Pos: Position{File: le.File, Line: le.Line}, Severity: SeverityError,
+			Kind: KindSecret, Name: sec.Metadata.Name, Field: "spec.file",
+			Message: fmt.Sprintf("%s (in the %s file named at %s)", le.Message, sec.Spec.Type, sec.Source.At("spec.file")),
+		})
+	}
+}
+
+// unjoin lists the errors errors.Join combined, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// checkSecretRef checks a policy's reference at p to a Secret of type typ.
+func (v *validator) checkSecretRef(s subject, p, name, typ string) {
+	if !s.src.valid(p) {
+		return
+	}
+	sec := v.secrets.byName[name]
+	switch {
+	case sec == nil:
+		v.errorf(s, p, "%s", notDefined(KindSecret, name, v.secrets.names))
+	case sec.Spec.Type != typ && slices.Contains(credentials.Types, sec.Spec.Type):
+		v.errorf(s, p, "Secret %q is of type %s (%s); this needs a Secret of type %s", name, sec.Spec.Type, sec.Source.At("spec.type"), typ)
+	}
+}
