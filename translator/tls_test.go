@@ -14,16 +14,22 @@ import (
 )
 
 // httpsConfig writes an HTTPS Gateway whose one certificate is dir/site.crt and dir/site.key,
-// copied from testdata/certs/<from>.
+// copied from testdata/certs/<from>, and whose client CA file dir/ca.crt is <from>'s certificate
+// too.
 func httpsConfig(t *testing.T, dir, from string) string {
 	t.Helper()
-	for _, ext := range []string{".crt", ".key"} {
-		data, err := os.ReadFile(filepath.Join("testdata", "certs", from+ext))
+	for src, dst := range map[string]string{".crt": "site.crt", ".key": "site.key"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "certs", from+src))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, "site"+ext), data, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, dst), data, 0o600); err != nil {
 			t.Fatal(err)
+		}
+		if src == ".crt" {
+			if err := os.WriteFile(filepath.Join(dir, "ca.crt"), data, 0o600); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	cfg := filepath.Join(dir, "gw.yaml")
@@ -35,6 +41,7 @@ spec:
   protocol: HTTPS
   tls:
     certificates: [{certFile: site.crt, keyFile: site.key}]
+    clientValidation: {caFile: ca.crt}
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -59,13 +66,14 @@ func translate(t *testing.T, path string) *translator.Output {
 func TestSecretsCarryFiles(t *testing.T) {
 	dir := t.TempDir()
 	out := translate(t, httpsConfig(t, dir, "a.example.com"))
-	if len(out.Secrets) != 1 {
-		t.Fatalf("%d secrets, want 1", len(out.Secrets))
+	if len(out.Secrets) != 2 {
+		t.Fatalf("%d secrets, want the certificate's and the client CA's", len(out.Secrets))
 	}
 	c := out.Secrets[0].GetTlsCertificate()
 	for file, got := range map[string][]byte{
 		"site.crt": c.GetCertificateChain().GetInlineBytes(),
 		"site.key": c.GetPrivateKey().GetInlineBytes(),
+		"ca.crt":   out.Secrets[1].GetValidationContext().GetTrustedCa().GetInlineBytes(),
 	} {
 		want, err := os.ReadFile(filepath.Join(dir, file))
 		if err != nil {
@@ -77,9 +85,9 @@ func TestSecretsCarryFiles(t *testing.T) {
 	}
 }
 
-// TestRotationChangesOnlySecrets replaces a Gateway's certificate files and expects the same
-// listeners, routes and clusters and a changed Secret of the same name: Envoy then swaps the
-// certificate without draining the listener.
+// TestRotationChangesOnlySecrets replaces a Gateway's certificate and client CA files and
+// expects the same listeners, routes and clusters and changed Secrets of the same names: Envoy
+// then swaps them without draining the listener.
 func TestRotationChangesOnlySecrets(t *testing.T) {
 	dir := t.TempDir()
 	cfg := httpsConfig(t, dir, "a.example.com")
@@ -98,7 +106,9 @@ func TestRotationChangesOnlySecrets(t *testing.T) {
 			}
 		}
 	}
-	if before.Secrets[0].GetName() != after.Secrets[0].GetName() {
-		t.Errorf("secret renamed from %q to %q", before.Secrets[0].GetName(), after.Secrets[0].GetName())
+	for i := range before.Secrets {
+		if before.Secrets[i].GetName() != after.Secrets[i].GetName() {
+			t.Errorf("secret renamed from %q to %q", before.Secrets[i].GetName(), after.Secrets[i].GetName())
+		}
 	}
 }
