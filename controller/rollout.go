@@ -55,14 +55,16 @@ func bridgeSteps(prev, next xds.Resources) []xds.Resources {
 	return steps
 }
 
-// withRouting is clusters (with their endpoints) plus the listeners and routes of routing.
+// withRouting is clusters (with their endpoints) plus everything else of routing: listeners,
+// routes, and the Secrets its listeners name, without which Envoy would keep them warming.
 func withRouting(clusters, routing xds.Resources) xds.Resources {
-	return xds.Resources{
-		resource.ClusterType:  clusters[resource.ClusterType],
-		resource.EndpointType: clusters[resource.EndpointType],
-		resource.ListenerType: routing[resource.ListenerType],
-		resource.RouteType:    routing[resource.RouteType],
+	out := make(xds.Resources, len(routing))
+	for typeURL, list := range routing {
+		out[typeURL] = list
 	}
+	out[resource.ClusterType] = clusters[resource.ClusterType]
+	out[resource.EndpointType] = clusters[resource.EndpointType]
+	return out
 }
 
 func byName(list []types.Resource) map[string]types.Resource {

@@ -1,0 +1,52 @@
+package controller
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/portico-gw/portico/config"
+	"github.com/portico-gw/portico/xds"
+)
+
+// TestBridgeStepsKeepSecrets moves an HTTPS Gateway's route to a new Upstream: every
+// make-before-break step must carry the certificate's Secret, or Envoy would get a listener
+// naming a Secret it is never sent (and xds.Check refuses such a step).
+func TestBridgeStepsKeepSecrets(t *testing.T) {
+	certs, err := filepath.Abs(filepath.Join("..", "config", "testdata", "certs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	https := `apiVersion: portico.dev/v1
+kind: Gateway
+metadata: {name: secure}
+spec:
+  bindPort: 8443
+  protocol: HTTPS
+  tls:
+    certificates: [{certFile: ` + filepath.Join(certs, "a.example.com.crt") + `, keyFile: ` + filepath.Join(certs, "a.example.com.key") + `}]
+---
+`
+	build := func(cfg string) xds.Resources {
+		t.Helper()
+		p, err := Build(nil, []config.SourceFile{{Name: "c.yaml", Data: cfg}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Resources
+	}
+	steps := bridgeSteps(build(https+upstreamYAML("a", 9001)+vsYAML("shop", `"*"`, "a")),
+		build(https+upstreamYAML("b", 9002)+vsYAML("shop", `"*"`, "b")))
+	if len(steps) != 2 {
+		t.Fatalf("%d steps, want 2", len(steps))
+	}
+	for i, s := range steps {
+		if err := xds.Check(s); err != nil {
+			t.Errorf("step %d is not servable: %v", i, err)
+		}
+		if len(s[resource.SecretType]) != 1 {
+			t.Errorf("step %d carries %d secrets, want the certificate's", i, len(s[resource.SecretType]))
+		}
+	}
+}
