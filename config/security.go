@@ -13,6 +13,8 @@ type SecurityPolicy struct {
 	// BasicAuth requires HTTP basic credentials of a user in the named htpasswd Secret. With
 	// apiKey set too, either credential is enough.
 	BasicAuth *BasicAuth `yaml:"basicAuth,omitempty"`
+	// Authorization allows or denies requests by client address and headers; see AuthorizationPolicy.
+	Authorization *AuthorizationPolicy `yaml:"authorization,omitempty"`
 }
 
 // RouteSecurity is a route's own security settings, which refine its VirtualService's.
@@ -26,6 +28,9 @@ type RouteSecurity struct {
 	APIKey *APIKeyAuth `yaml:"apiKey,omitempty"`
 	// BasicAuth replaces the VirtualService's basicAuth for this route, or turns it off.
 	BasicAuth *BasicAuth `yaml:"basicAuth,omitempty"`
+	// Authorization replaces the VirtualService's authorization policy for this route, or turns
+	// it off with disabled: true.
+	Authorization *AuthorizationPolicy `yaml:"authorization,omitempty"`
 }
 
 // checkRoutesSecurity checks the security block of each route in a route list at spec.routes.
@@ -51,6 +56,11 @@ func (v *validator) checkRoutesSecurity(s subject, routes []Route, jwt *JWTPolic
 		}
 		v.checkRouteJWT(s, p+".jwt", r.Security.JWT, jwt, isRouteTable)
 		v.checkRouteAuthn(s, p, r.Security)
+		if r.Security.Disabled && r.Security.Authorization != nil && s.src.has(p+".authorization") {
+			v.errorf(s, p+".authorization", "the route opts out of all security (disabled: true); remove authorization, or remove disabled to keep the other checks")
+			continue
+		}
+		v.checkAuthorization(s, p+".authorization", r.Security.Authorization, true, isRouteTable)
 	}
 }
 
@@ -61,6 +71,7 @@ func (v *validator) checkSecurity(s subject, vs *VirtualService) {
 		v.checkJWTPolicy(s, sp.JWT)
 		jwt = sp.JWT
 		v.checkVirtualServiceSecurity(s, sp)
+		v.checkAuthorization(s, "spec.security.authorization", sp.Authorization, false, false)
 	}
 	v.checkRoutesSecurity(s, vs.Spec.Routes, jwt, false)
 }

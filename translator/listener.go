@@ -67,6 +67,9 @@ func listener(gw *config.Gateway, vss []*config.VirtualService, rl rateLimitNeed
 	if err := applyJWT(vss, manager); err != nil {
 		return nil, fmt.Errorf("jwt: %w", err)
 	}
+	if err := applyRBAC(vss, manager); err != nil {
+		return nil, fmt.Errorf("authorization: %w", err)
+	}
 	hcm, err := anypb.New(manager)
 	if err != nil {
 		return nil, err

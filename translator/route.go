@@ -57,6 +57,9 @@ func (b *routeBuilder) virtualHost(vs *config.VirtualService) (*routev3.VirtualH
 	if err := authnVirtualHost(vs, vh); err != nil {
 		return nil, fmt.Errorf("security: %w", err)
 	}
+	if err := rbacVirtualHost(vs, vh); err != nil {
+		return nil, fmt.Errorf("authorization: %w", err)
+	}
 	return vh, nil
 }
 
@@ -77,11 +80,7 @@ func headersToAdd(hs []config.HeaderValue) []*corev3.HeaderValueOption {
 func (b *routeBuilder) routes(list []config.Route, namePrefix string, parents []config.RouteMatch, chain []*config.RouteTable) ([]*routev3.Route, error) {
 	var out []*routev3.Route
 	for i, r := range list {
-		name := r.Name
-		if name == "" {
-			name = fmt.Sprintf("route-%d", i)
-		}
-		name = namePrefix + name
+		name := namePrefix + routeName(r, i)
 		if r.Delegate == nil {
 			er, err := b.route(r, name, parents)
 			if err != nil {
@@ -103,6 +102,14 @@ func (b *routeBuilder) routes(list []config.Route, namePrefix string, parents []
 		}
 	}
 	return out, nil
+}
+
+// routeName is the Envoy name of the route at index i of its list: the user's, or its position.
+func routeName(r config.Route, i int) string {
+	if r.Name != "" {
+		return r.Name
+	}
+	return fmt.Sprintf("route-%d", i)
 }
 
 func (b *routeBuilder) route(r config.Route, name string, parents []config.RouteMatch) (*routev3.Route, error) {
@@ -173,6 +180,9 @@ func (b *routeBuilder) route(r config.Route, name string, parents []config.Route
 	}
 	if err := b.authnRoute(b.current, &r, er); err != nil {
 		return nil, fmt.Errorf("security: %w", err)
+	}
+	if err := rbacRoute(b.current, &r, er); err != nil {
+		return nil, fmt.Errorf("authorization: %w", err)
 	}
 	return er, nil
 }
