@@ -277,7 +277,7 @@ func (v *validator) checkJWTPolicy(s subject, j *JWTPolicy) {
 			if !s.src.valid(cp) {
 				continue
 			}
-			if s.src.valid(cp+".claim") && (strings.HasPrefix(c.Claim, ".") || strings.HasSuffix(c.Claim, ".") || strings.Contains(c.Claim, "..")) {
+			if s.src.valid(cp+".claim") && !validClaimName(c.Claim) {
 				v.errorf(s, cp+".claim", "claim %q has an empty part; write a name such as \"sub\", or \"org.id\" for a nested claim", excerpt(c.Claim))
 			}
 			if !s.src.valid(cp + ".header") {
@@ -465,6 +465,10 @@ func (v *validator) checkJWTDelegation(cfg *Config) {
 							v.errorf(rs, p, "the route requires a token but VirtualService %q (%s), which delegates here, declares no spec.security.jwt providers; add them there",
 								vs.Metadata.Name, vs.Source.At("metadata.name"))
 						}
+						for _, kp := range jwtClaimKeys(rt.Source, fmt.Sprintf("spec.routes[%d].rateLimit", k), rt.Spec.Routes[k].RateLimit) {
+							v.errorf(rs, kp, "VirtualService %q (%s), which delegates here, checks no tokens, so no request has the claim and the limit would count nothing; add spec.security.jwt there, or key the limit by header or clientIP",
+								vs.Metadata.Name, vs.Source.At("metadata.name"))
+						}
 					}
 					walk(rt.Spec.Routes)
 				}
@@ -472,6 +476,51 @@ func (v *validator) checkJWTDelegation(cfg *Config) {
 		}
 		walk(vs.Spec.Routes)
 	}
+}
+
+// checkJWTClaimKeys checks the global rate limits of a VirtualService's own routes (and its own
+// limits) that are keyed by a JWT claim: the claim is known only where a token is checked, and
+// elsewhere the limit would silently count nothing.
+func (v *validator) checkJWTClaimKeys(s subject, vs *VirtualService) {
+	sp := vs.Spec.Security
+	hasJWT := sp != nil && sp.JWT != nil && s.src.valid("spec.security.jwt")
+	for _, kp := range jwtClaimKeys(*s.src, "spec.rateLimit", vs.Spec.RateLimit) {
+		if !hasJWT {
+			v.errorf(s, kp, "the VirtualService checks no tokens, so no request has the claim and the limit would count nothing; add spec.security.jwt, or key the limit by header or clientIP")
+		}
+	}
+	for i := range vs.Spec.Routes {
+		r := &vs.Spec.Routes[i]
+		for _, kp := range jwtClaimKeys(*s.src, fmt.Sprintf("spec.routes[%d].rateLimit", i), r.RateLimit) {
+			switch {
+			case !hasJWT:
+				v.errorf(s, kp, "the VirtualService checks no tokens, so no request has the claim and the limit would count nothing; add spec.security.jwt, or key the limit by header or clientIP")
+			case JWTModeOf(sp, r) == JWTOff:
+				v.errorf(s, kp, "the route checks no tokens (its security opts out of JWT), so no request has the claim and the limit would count nothing; remove the opt-out, or key the limit by header or clientIP")
+			}
+		}
+	}
+}
+
+// jwtClaimKeys checks the syntax of the jwtClaim keys of the global limits of a rateLimit at p
+// and returns the field paths of the well-formed ones.
+func jwtClaimKeys(src Source, p string, rl *RateLimitPolicy) []string {
+	if rl == nil {
+		return nil
+	}
+	var out []string
+	for i, g := range rl.Global {
+		kp := fmt.Sprintf("%s.global[%d].key.jwtClaim", p, i)
+		if g.Key != nil && g.Key.JWTClaim != "" && src.valid(kp) && validClaimName(g.Key.JWTClaim) {
+			out = append(out, kp)
+		}
+	}
+	return out
+}
+
+// validClaimName accepts a claim name, dotted for a nested claim, without empty parts.
+func validClaimName(c string) bool {
+	return c != "" && !strings.HasPrefix(c, ".") && !strings.HasSuffix(c, ".") && !strings.Contains(c, "..")
 }
 
 // httpURL reports whether s is an absolute http or https URL with a host and no fragment;

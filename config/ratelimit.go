@@ -29,7 +29,7 @@ type RateLimitPolicy struct {
 	// and shared by every client. On a VirtualService one bucket serves all its routes.
 	Local *LocalRateLimit `yaml:"local,omitempty"`
 	// Global are counted limits decided by Portico's rate limit service, per key (client IP,
-	// header, path). Each applies on its own; a request over any of them is rejected. On a
+	// header, path, JWT claim). Each applies on its own; a request over any of them is rejected. On a
 	// route they apply only to routes that forward to an Upstream.
 	Global []GlobalRateLimit `yaml:"global,omitempty"`
 }
@@ -75,6 +75,10 @@ type RateLimitKey struct {
 	Header string `yaml:"header,omitempty"`
 	// Path counts each request path (with its query string) separately.
 	Path bool `yaml:"path,omitempty"`
+	// JWTClaim counts each value of this claim of the request's verified JWT separately, such
+	// as sub ("org.id" for a nested claim; string claims only). Requests without a verified
+	// token carrying the claim are not counted by this limit. Needs spec.security.jwt.
+	JWTClaim string `yaml:"jwtClaim,omitempty"`
 }
 
 // RedisRateLimitStore is a Redis that global limits count in.
@@ -230,8 +234,11 @@ func (v *validator) checkRateLimitPolicy(s subject, p string, rl *RateLimitPolic
 			v.errorf(s, gp+".unit", "unit %q is not one of %s%s", excerpt(g.Unit), strings.Join(RateLimitUnits, ", "), didYouMean(g.Unit, RateLimitUnits))
 		}
 		if k := g.Key; k != nil && s.src.valid(gp+".key") {
-			if !k.ClientIP && !k.Path && k.Header == "" {
-				v.errorf(s, gp+".key", "no key is set; set clientIP, header or path, or remove key to count all requests together")
+			if !k.ClientIP && !k.Path && k.Header == "" && k.JWTClaim == "" {
+				v.errorf(s, gp+".key", "no key is set; set clientIP, header, path or jwtClaim, or remove key to count all requests together")
+			}
+			if s.src.valid(gp+".key.jwtClaim") && !validClaimName(k.JWTClaim) {
+				v.errorf(s, gp+".key.jwtClaim", "claim %q has an empty part; write a name such as \"sub\", or \"org.id\" for a nested claim", excerpt(k.JWTClaim))
 			}
 			if s.src.has(gp + ".key.header") {
 				if strings.HasPrefix(k.Header, ":") {

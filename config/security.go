@@ -56,6 +56,12 @@ func (v *validator) checkRoutesSecurity(s subject, routes []Route, jwt *JWTPolic
 		}
 		v.checkRouteJWT(s, p+".jwt", r.Security.JWT, jwt, isRouteTable)
 		v.checkRouteAuthn(s, p, r.Security)
+		// A VirtualService's own routes are checked with its policy in checkJWTClaimKeys.
+		if off := r.Security.Disabled || (r.Security.JWT != nil && r.Security.JWT.Disabled); isRouteTable && off {
+			for _, kp := range jwtClaimKeys(*s.src, fmt.Sprintf("spec.routes[%d].rateLimit", i), r.RateLimit) {
+				v.errorf(s, kp, "the route checks no tokens (its security opts out of JWT), so no request has the claim and the limit would count nothing; remove the opt-out, or key the limit by header or clientIP")
+			}
+		}
 		if r.Security.Disabled && r.Security.Authorization != nil && s.src.has(p+".authorization") {
 			v.errorf(s, p+".authorization", "the route opts out of all security (disabled: true); remove authorization, or remove disabled to keep the other checks")
 			continue
@@ -74,4 +80,5 @@ func (v *validator) checkSecurity(s subject, vs *VirtualService) {
 		v.checkAuthorization(s, "spec.security.authorization", sp.Authorization, false, false)
 	}
 	v.checkRoutesSecurity(s, vs.Spec.Routes, jwt, false)
+	v.checkJWTClaimKeys(s, vs)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"strings"
 	"time"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
@@ -15,6 +16,7 @@ import (
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 	jwtv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	metadatav3 "github.com/envoyproxy/go-control-plane/envoy/type/metadata/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -36,6 +38,11 @@ const (
 	jwtRequired = "required"
 	jwtOptional = "optional"
 )
+
+// jwtPayloadKey is where jwt_authn puts the payload of a verified token in the request's dynamic
+// metadata, under the filter's name. Rate limits keyed by a claim read it from there: only
+// Envoy's filters write dynamic metadata, so a client cannot supply a claim value.
+const jwtPayloadKey = "payload"
 
 // audienceDeniedDetails is the response code detail jwt_authn gives a token whose audience is
 // not accepted. Envoy answers it with 403, although the token is as unusable here as an expired
@@ -160,6 +167,8 @@ func jwtProvider(p *config.JWTProvider) (*jwtv3.JwtProvider, error) {
 		Issuer:    p.Issuer,
 		Audiences: append([]string(nil), p.Audiences...),
 		Forward:   p.ForwardToken,
+		// Every provider writes to the same key: a request is verified by one of them.
+		PayloadInMetadata: jwtPayloadKey,
 	}
 	if r := p.JWKS.Remote; r != nil {
 		timeout, err := time.ParseDuration(cmp.Or(r.Timeout, config.DefaultJWKSTimeout))
@@ -243,6 +252,21 @@ func jwtRoute(vs *config.VirtualService, r *config.Route, er *routev3.Route) err
 		pr = &jwtv3.PerRouteConfig{RequirementSpecifier: &jwtv3.PerRouteConfig_RequirementName{RequirementName: jwtRequirementName(vs, jwtRequired)}}
 	}
 	return addPerFilter(&er.TypedPerFilterConfig, filterJWT, pr)
+}
+
+// jwtClaimAction makes a descriptor entry of a claim of the verified token's payload. A request
+// without the claim (no token, an optional route, or a claim that is not a string) gets no
+// descriptor from this limit, so it is not counted by it.
+func jwtClaimAction(claim string) *routev3.RateLimit_Action {
+	path := []*metadatav3.MetadataKey_PathSegment{{Segment: &metadatav3.MetadataKey_PathSegment_Key{Key: jwtPayloadKey}}}
+	for _, part := range strings.Split(claim, ".") {
+		path = append(path, &metadatav3.MetadataKey_PathSegment{Segment: &metadatav3.MetadataKey_PathSegment_Key{Key: part}})
+	}
+	return &routev3.RateLimit_Action{ActionSpecifier: &routev3.RateLimit_Action_Metadata{Metadata: &routev3.RateLimit_Action_MetaData{
+		DescriptorKey: descriptorJWTClaim,
+		MetadataKey:   &metadatav3.MetadataKey{Key: filterJWT, Path: path},
+		Source:        routev3.RateLimit_Action_MetaData_DYNAMIC,
+	}}}
 }
 
 // addPerFilter adds one per-filter configuration to a route's or virtual host's map.

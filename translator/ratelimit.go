@@ -49,8 +49,9 @@ const rateLimitTimeout = 500 * time.Millisecond
 // The descriptor entry keys of global limits. Every descriptor starts with a generic_key entry
 // whose value names the limit, so that two limits keyed alike never share counters.
 const (
-	descriptorHeader = "header"
-	descriptorPath   = "path"
+	descriptorHeader   = "header"
+	descriptorPath     = "path"
+	descriptorJWTClaim = "jwt_claim"
 )
 
 // rateLimitNeeds records which rate limit filters a Gateway's listener needs, from the
@@ -302,6 +303,10 @@ func (b *routeBuilder) globalLimits(scope string, limits []config.GlobalRateLimi
 			if k.Path {
 				actions = append(actions, requestHeaderAction(":path", descriptorPath))
 				matches = append(matches, ratelimit.DescriptorMatch{Key: descriptorPath})
+			}
+			if k.JWTClaim != "" {
+				actions = append(actions, jwtClaimAction(k.JWTClaim))
+				matches = append(matches, ratelimit.DescriptorMatch{Key: descriptorJWTClaim})
 			}
 		}
 		out = append(out, &routev3.RateLimit{Actions: actions})
