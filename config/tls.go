@@ -39,6 +39,9 @@ type GatewayTLS struct {
 	MinVersion string `yaml:"minVersion,omitempty"`
 	// ALPN are the application protocols offered, in order of preference. Default [h2, http/1.1].
 	ALPN []string `yaml:"alpn,omitempty"`
+	// CipherSuites restricts the TLS 1.2 cipher suites accepted, by their OpenSSL names (such as
+	// ECDHE-ECDSA-AES128-GCM-SHA256). Default: Envoy's. TLS 1.3 suites are not configurable.
+	CipherSuites []string `yaml:"cipherSuites,omitempty"`
 	// ClientValidation asks clients for a certificate and verifies it (mutual TLS).
 	ClientValidation *ClientValidation `yaml:"clientValidation,omitempty"`
 }
@@ -168,7 +171,50 @@ func (v *validator) checkGatewayTLS(s subject, g *Gateway) {
 			v.errorf(s, ap, "an ALPN protocol name must be 1-255 bytes, such as h2 or http/1.1")
 		}
 	}
+	v.checkCipherSuites(s, t)
 	v.checkClientValidation(s, t.ClientValidation)
+}
+
+// cipherSuites lists the TLS 1.2 cipher suites a Gateway may restrict itself to: those Envoy
+// (BoringSSL) offers servers, by their OpenSSL names.
+var cipherSuites = []string{
+	"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+	"ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+	"ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+	"ECDHE-ECDSA-AES128-SHA", "ECDHE-RSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA", "ECDHE-RSA-AES256-SHA",
+	"AES128-GCM-SHA256", "AES256-GCM-SHA384", "AES128-SHA", "AES256-SHA",
+}
+
+// checkCipherSuites accepts known TLS 1.2 suite names, each once, and only where TLS 1.2 can
+// be negotiated.
+func (v *validator) checkCipherSuites(s subject, t *GatewayTLS) {
+	const p = "spec.tls.cipherSuites"
+	if !s.src.has(p) {
+		return
+	}
+	switch {
+	case len(t.CipherSuites) == 0:
+		v.errorf(s, p, "empty list; leave cipherSuites out for Envoy's defaults")
+		return
+	case t.MinVersion == TLSVersion13 && s.src.valid("spec.tls.minVersion"):
+		v.errorf(s, p, "cipherSuites choose TLS 1.2 suites, and minVersion %q rules TLS 1.2 out; remove one of them", TLSVersion13)
+		return
+	}
+	seen := map[string]bool{}
+	for i, name := range t.CipherSuites {
+		cp := fmt.Sprintf("%s[%d]", p, i)
+		switch {
+		case !s.src.valid(cp):
+		case strings.HasPrefix(name, "TLS_"):
+			v.errorf(s, cp, "%q is an IANA or TLS 1.3 name; list TLS 1.2 suites by their OpenSSL names (one of %s); TLS 1.3 suites are not configurable",
+				excerpt(name), strings.Join(cipherSuites, ", "))
+		case !slices.Contains(cipherSuites, name):
+			v.errorf(s, cp, "%q is not a cipher suite Envoy offers; use one of %s%s", excerpt(name), strings.Join(cipherSuites, ", "), didYouMean(name, cipherSuites))
+		case seen[name]:
+			v.errorf(s, cp, "%s is listed twice; remove the repeat", name)
+		}
+		seen[name] = true
+	}
 }
 
 // checkCertificate reports an unreadable file or a certificate that does not parse or does not

@@ -42,7 +42,7 @@ func terminateTLS(l *listenerv3.Listener, gw *config.Gateway, hcm *listenerv3.Fi
 	for i, c := range t.Certificates {
 		dtc := &tlsv3.DownstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{
 			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sdsSecret(certificateSecretName(gw, i))},
-			TlsParams:                      &tlsv3.TlsParameters{TlsMinimumProtocolVersion: minVersion},
+			TlsParams:                      &tlsv3.TlsParameters{TlsMinimumProtocolVersion: minVersion, CipherSuites: t.CipherSuites},
 			AlpnProtocols:                  t.ALPN,
 		}}
 		if err := validateClients(dtc, gw); err != nil {

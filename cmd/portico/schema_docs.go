@@ -106,6 +106,7 @@ var schemaDocs = map[string]string{
 	"GatewayTLS":                                    "GatewayTLS is how an HTTPS Gateway terminates TLS. Portico reads the certificate files at load time, checks them and serves their content to Envoy over SDS, so replacing the files rotates the certificates without touching the listener.",
 	"GatewayTLS.alpn":                               "alpn are the application protocols offered, in order of preference. Default [h2, http/1.1].",
 	"GatewayTLS.certificates":                       "certificates are the server certificates. A client's SNI name picks the certificate that lists it in serverNames; the certificate without serverNames answers everything else.",
+	"GatewayTLS.cipherSuites":                       "cipherSuites restricts the TLS 1.2 cipher suites accepted, by their OpenSSL names (such as ECDHE-ECDSA-AES128-GCM-SHA256). Default: Envoy's. TLS 1.3 suites are not configurable.",
 	"GatewayTLS.clientValidation":                   "clientValidation asks clients for a certificate and verifies it (mutual TLS).",
 	"GatewayTLS.minVersion":                         "minVersion is the oldest TLS version accepted: \"1.2\" (default) or \"1.3\".",
 	"GlobalRateLimit":                               "GlobalRateLimit is a limit counted by Portico's rate limit service: RequestsPerUnit requests per Unit for each distinct value of Key. Requests over it get 429 with RateLimit headers.",
