@@ -52,9 +52,9 @@ func (v *validator) checkRoutesSecurity(s subject, routes []Route, jwt *JWTPolic
 		}
 		if r.Security.Disabled && r.Security.JWT != nil && s.src.has(p+".jwt") {
 			v.errorf(s, p+".jwt", "the route opts out of all security (disabled: true); remove jwt, or remove disabled to keep the other checks")
-			continue
+		} else {
+			v.checkRouteJWT(s, p+".jwt", r.Security.JWT, jwt, isRouteTable)
 		}
-		v.checkRouteJWT(s, p+".jwt", r.Security.JWT, jwt, isRouteTable)
 		v.checkRouteAuthn(s, p, r.Security)
 		// A VirtualService's own routes are checked with its policy in checkJWTClaimKeys.
 		if off := r.Security.Disabled || (r.Security.JWT != nil && r.Security.JWT.Disabled); isRouteTable && off {
