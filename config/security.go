@@ -15,6 +15,8 @@ type SecurityPolicy struct {
 	BasicAuth *BasicAuth `yaml:"basicAuth,omitempty"`
 	// Authorization allows or denies requests by client address and headers; see AuthorizationPolicy.
 	Authorization *AuthorizationPolicy `yaml:"authorization,omitempty"`
+	// ExtAuth asks your own authorization server (gRPC or HTTP) about every request.
+	ExtAuth *ExtAuth `yaml:"extAuth,omitempty"`
 }
 
 // RouteSecurity is a route's own security settings, which refine its VirtualService's.
@@ -31,6 +33,8 @@ type RouteSecurity struct {
 	// Authorization replaces the VirtualService's authorization policy for this route, or turns
 	// it off with disabled: true.
 	Authorization *AuthorizationPolicy `yaml:"authorization,omitempty"`
+	// ExtAuth turns the VirtualService's external authorization off for this route.
+	ExtAuth *RouteExtAuth `yaml:"extAuth,omitempty"`
 }
 
 // checkRoutesSecurity checks the security block of each route in a route list at spec.routes.
@@ -56,6 +60,7 @@ func (v *validator) checkRoutesSecurity(s subject, routes []Route, jwt *JWTPolic
 			v.checkRouteJWT(s, p+".jwt", r.Security.JWT, jwt, isRouteTable)
 		}
 		v.checkRouteAuthn(s, p, r.Security)
+		v.checkRouteExtAuth(s, p, r.Security)
 		// A VirtualService's own routes are checked with its policy in checkJWTClaimKeys.
 		if off := r.Security.Disabled || (r.Security.JWT != nil && r.Security.JWT.Disabled); isRouteTable && off {
 			for _, kp := range jwtClaimKeys(*s.src, fmt.Sprintf("spec.routes[%d].rateLimit", i), r.RateLimit) {
@@ -78,6 +83,7 @@ func (v *validator) checkSecurity(s subject, vs *VirtualService) {
 		jwt = sp.JWT
 		v.checkVirtualServiceSecurity(s, sp)
 		v.checkAuthorization(s, "spec.security.authorization", sp.Authorization, false, false)
+		v.checkExtAuth(s, sp.ExtAuth)
 	}
 	v.checkRoutesSecurity(s, vs.Spec.Routes, jwt, false)
 	v.checkJWTClaimKeys(s, vs)

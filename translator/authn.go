@@ -33,6 +33,8 @@ const authnTimeout = 2 * time.Second
 type authzNeeds struct {
 	// authn is set when an attached VirtualService or route uses apiKey or basicAuth.
 	authn bool
+	// external are the attached VirtualServices with extAuth, by name.
+	external []*config.VirtualService
 }
 
 // authzNeedsOf walks the VirtualServices a Gateway serves, and the RouteTables they delegate
@@ -40,6 +42,9 @@ type authzNeeds struct {
 func authzNeedsOf(cfg *config.Config, vss []*config.VirtualService) authzNeeds {
 	var n authzNeeds
 	for _, vs := range vss {
+		if sp := vs.Spec.Security; sp != nil && sp.ExtAuth != nil {
+			n.external = append(n.external, vs)
+		}
 		walkRoutes(cfg, vs.Spec.Routes, func(r *config.Route) {
 			n.authn = n.authn || config.RouteAuthentication(vs.Spec.Security, r.Security).Required()
 		})
@@ -94,13 +99,32 @@ func walkRoutes(cfg *config.Config, routes []config.Route, fn func(r *config.Rou
 }
 
 // applyExtAuthz puts the authorization filters a Gateway needs in front of the rate limits,
-// so that an identity is known before anything is counted. Each is disabled by default and
-// enabled by the per-route configuration of the virtual hosts and routes that use it: a
-// virtual host without a policy pays nothing.
+// so that an identity is known before anything is counted: Portico's own authentication first,
+// then the users' authorization servers, which thus see the authenticated identity. Each is
+// disabled by default and enabled by the per-route configuration of the virtual hosts and
+// routes that use it: a virtual host without a policy pays nothing.
 func applyExtAuthz(needs authzNeeds, hcm *hcmv3.HttpConnectionManager) error {
-	if !needs.authn {
-		return nil
+	var filters []*hcmv3.HttpFilter
+	if needs.authn {
+		f, err := authnFilter()
+		if err != nil {
+			return err
+		}
+		filters = append(filters, f)
 	}
+	for _, vs := range needs.external {
+		f, err := externalAuthzFilter(vs)
+		if err != nil {
+			return fmt.Errorf("virtual service %q: %w", vs.Metadata.Name, err)
+		}
+		filters = append(filters, f)
+	}
+	hcm.HttpFilters = append(filters, hcm.HttpFilters...)
+	return nil
+}
+
+// authnFilter is the ext_authz filter instance that asks Portico's authentication service.
+func authnFilter() (*hcmv3.HttpFilter, error) {
 	a, err := anypb.New(&extauthzv3.ExtAuthz{
 		Services: &extauthzv3.ExtAuthz_GrpcService{GrpcService: &corev3.GrpcService{
 			TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: bootstrap.AuthzClusterName}},
@@ -112,12 +136,9 @@ func applyExtAuthz(needs authzNeeds, hcm *hcmv3.HttpConnectionManager) error {
 		StatPrefix:    "portico_authn",
 	})
 	if err != nil {
-		return fmt.Errorf("%s: %w", FilterAuthn, err)
+		return nil, fmt.Errorf("%s: %w", FilterAuthn, err)
 	}
-	hcm.HttpFilters = append([]*hcmv3.HttpFilter{{
-		Name: FilterAuthn, Disabled: true, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: a},
-	}}, hcm.HttpFilters...)
-	return nil
+	return &hcmv3.HttpFilter{Name: FilterAuthn, Disabled: true, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: a}}, nil
 }
 
 // authnPolicy is the service's policy for one virtual host or route.

@@ -60,6 +60,9 @@ func (b *routeBuilder) virtualHost(vs *config.VirtualService) (*routev3.VirtualH
 	if err := rbacVirtualHost(vs, vh); err != nil {
 		return nil, fmt.Errorf("authorization: %w", err)
 	}
+	if err := extAuthVirtualHost(vs, vh); err != nil {
+		return nil, fmt.Errorf("security: %w", err)
+	}
 	return vh, nil
 }
 
@@ -183,6 +186,9 @@ func (b *routeBuilder) route(r config.Route, name string, parents []config.Route
 	}
 	if err := rbacRoute(b.current, &r, er); err != nil {
 		return nil, fmt.Errorf("authorization: %w", err)
+	}
+	if err := extAuthRoute(b.current, &r, er); err != nil {
+		return nil, fmt.Errorf("security: %w", err)
 	}
 	return er, nil
 }

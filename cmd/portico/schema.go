@@ -57,6 +57,7 @@ var schemaOneOf = map[reflect.Type][]string{
 	reflect.TypeFor[config.RouteMatch]():   {"prefix", "exact", "regex"},
 	reflect.TypeFor[config.UpstreamSpec](): {"static", "dns"},
 	reflect.TypeFor[config.Delegate]():     {"name", "selector"},
+	reflect.TypeFor[config.ExtAuth]():      {"grpc", "http"},
 }
 
 // schemaEnums lists the allowed values of string fields that have a fixed set, by struct and
@@ -67,6 +68,7 @@ var schemaEnums = map[reflect.Type]map[string][]string{
 	reflect.TypeFor[config.DNSUpstream](): {"lookupFamily": {config.LookupFamilyV4, config.LookupFamilyV6, config.LookupFamilyAuto}},
 	reflect.TypeFor[config.ProxySpec]():   {"logLevel": config.EnvoyLogLevels},
 	reflect.TypeFor[config.SecretSpec]():  {"type": {config.SecretTypeAPIKeys, config.SecretTypeHtpasswd}},
+	reflect.TypeFor[config.ExtAuth]():     {"failureMode": {config.ExtAuthFailureDeny, config.ExtAuthFailureAllow}},
 }
 
 type jsonSchema = map[string]any
