@@ -179,7 +179,7 @@ func notPrincipal(p *rbacconfigv3.Principal) *rbacconfigv3.Principal {
 // has checked c; a bare address is a range of one.
 func remoteIP(c string) *rbacconfigv3.Principal {
 	prefix, err := netip.ParsePrefix(c)
-	if !strings.Contains(c, "/") || err != nil {
+	if err != nil {
 		addr, _ := netip.ParseAddr(c)
 		prefix = netip.PrefixFrom(addr, addr.BitLen())
 	}
