@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,7 +38,7 @@ func xfccBackend(t *testing.T) *backend {
 
 // TestMutualTLS runs a Gateway that requires client certificates (with SAN matchers), one that
 // makes them optional, and a plain HTTP Gateway, all in front of a backend that echoes the
-// x-forwarded-client-cert header it receives.
+// x-forwarded-client-cert header it receives; then it replaces the CA file.
 func TestMutualTLS(t *testing.T) {
 	dir := t.TempDir()
 	ca, caKey := writeCert(t, dir, "ca", &x509.Certificate{
@@ -58,7 +59,8 @@ func TestMutualTLS(t *testing.T) {
 	bob := client("bob.clients.example.com")
 	mallory := client("mallory.example.org")
 	// Signed by another CA, with a name that would match.
-	otherCA, otherKey := writeCert(t, t.TempDir(), "other-ca", &x509.Certificate{
+	otherDir := t.TempDir()
+	otherCA, otherKey := writeCert(t, otherDir, "other-ca", &x509.Certificate{
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
 	}, nil, nil)
 	strangerDir := t.TempDir()
@@ -111,7 +113,7 @@ spec:
   - match: {prefix: /}
     upstream: identity
 %s`, required, gatewayTLS, optional, gatewayTLS, plain, be.upstreamYAML()))
-	startReady(t, cfg)
+	p := startReady(t, cfg)
 
 	// The gateway's certificate is self-signed: trust exactly it.
 	gwCert, err := tls.LoadX509KeyPair(filepath.Join(dir, "gateway.example.com.crt"), filepath.Join(dir, "gateway.example.com.key"))
@@ -205,5 +207,23 @@ spec:
 				t.Errorf("the client's forged header reached the backend: %q", got)
 			}
 		})
+	}
+
+	// Replacing the CA file trusts the new CA at once, with no restart: it is its own Secret.
+	pid := p.envoyPID()
+	otherPEM, err := os.ReadFile(filepath.Join(otherDir, "other-ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "ca.crt"), string(otherPEM))
+	eventually(t, 10*time.Second, "the gateway trusts the replacement CA", func() error {
+		_, err := call("https", required, &stranger)
+		return err
+	})
+	if got, err := call("https", required, &alice); err == nil {
+		t.Errorf("a client of the replaced CA still gets through after the CA was replaced (backend saw %q)", got)
+	}
+	if got := p.envoyPID(); got != pid {
+		t.Errorf("envoy pid %d after the CA was replaced, was %d", got, pid)
 	}
 }
