@@ -26,9 +26,14 @@ import (
 const stopTimeout = 5 * time.Second
 
 // MetadataIdentity is the key of the authenticated identity in the dynamic metadata an allowed
-// check returns; Envoy files it under the ext_authz filter's name, where rate limit actions
-// read it.
-const MetadataIdentity = "identity"
+// check returns, where rate limit actions read it. Envoy files the metadata of every ext_authz
+// instance under one namespace (MetadataNamespace), so the key is one a user's authorization
+// server is unlikely to use by accident.
+const MetadataIdentity = "portico_identity"
+
+// MetadataNamespace is the dynamic metadata namespace Envoy's ext_authz filter writes a check's
+// metadata to, whatever the instance's name.
+const MetadataNamespace = "envoy.filters.http.ext_authz"
 
 // Config configures a Service.
 type Config struct {

@@ -205,3 +205,58 @@ func printable(s string) bool {
 	}
 	return true
 }
+
+// identityKeys returns the field paths of the global limits of a rateLimit at p that are keyed
+// by identity.
+func identityKeys(src Source, p string, rl *RateLimitPolicy) []string {
+	if rl == nil {
+		return nil
+	}
+	var out []string
+	for i, g := range rl.Global {
+		kp := fmt.Sprintf("%s.global[%d].key.identity", p, i)
+		if g.Key != nil && g.Key.Identity && src.valid(kp) {
+			out = append(out, kp)
+		}
+	}
+	return out
+}
+
+// checkIdentityKeys checks the global limits of a VirtualService (its own, and its routes')
+// that are keyed by identity: an identity exists only where API keys or basic auth are asked
+// for, and elsewhere the limit would silently count nothing.
+func (v *validator) checkIdentityKeys(s subject, vs *VirtualService) {
+	sp := vs.Spec.Security
+	for _, kp := range identityKeys(*s.src, "spec.rateLimit", vs.Spec.RateLimit) {
+		if !RouteAuthentication(sp, nil).Required() {
+			v.errorf(s, kp, "the VirtualService authenticates nobody, so no request has an identity and the limit would count nothing; add spec.security.apiKey or basicAuth, or key the limit by header or clientIP")
+		}
+	}
+	for i := range vs.Spec.Routes {
+		r := &vs.Spec.Routes[i]
+		for _, kp := range identityKeys(*s.src, fmt.Sprintf("spec.routes[%d].rateLimit", i), r.RateLimit) {
+			if !RouteAuthentication(sp, r.Security).Required() {
+				v.errorf(s, kp, "the route authenticates nobody (no apiKey or basicAuth applies to it), so no request has an identity and the limit would count nothing; add one, or key the limit by header or clientIP")
+			}
+		}
+	}
+}
+
+// checkRouteTableIdentityKeys checks the identity-keyed limits of a RouteTable's routes that
+// turn every credential off themselves; the others depend on the VirtualService that delegates.
+func (v *validator) checkRouteTableIdentityKeys(s subject, routes []Route) {
+	for i := range routes {
+		r := &routes[i]
+		rs := r.Security
+		if rs == nil {
+			continue
+		}
+		off := rs.Disabled || (rs.APIKey != nil && rs.APIKey.Disabled && rs.BasicAuth != nil && rs.BasicAuth.Disabled)
+		if !off {
+			continue
+		}
+		for _, kp := range identityKeys(*s.src, fmt.Sprintf("spec.routes[%d].rateLimit", i), r.RateLimit) {
+			v.errorf(s, kp, "the route turns API keys and basic auth off, so no request has an identity and the limit would count nothing; key the limit by header or clientIP")
+		}
+	}
+}

@@ -79,6 +79,10 @@ type RateLimitKey struct {
 	// as sub ("org.id" for a nested claim; string claims only). Requests without a verified
 	// token carrying the claim are not counted by this limit. Needs spec.security.jwt.
 	JWTClaim string `yaml:"jwtClaim,omitempty"`
+	// Identity counts each identity that API keys or basic auth authenticated separately (the
+	// key's identity, or the user). Requests without one are not counted by this limit. Needs
+	// security.apiKey or security.basicAuth where the limit applies.
+	Identity bool `yaml:"identity,omitempty"`
 }
 
 // RedisRateLimitStore is a Redis that global limits count in.
@@ -234,8 +238,8 @@ func (v *validator) checkRateLimitPolicy(s subject, p string, rl *RateLimitPolic
 			v.errorf(s, gp+".unit", "unit %q is not one of %s%s", excerpt(g.Unit), strings.Join(RateLimitUnits, ", "), didYouMean(g.Unit, RateLimitUnits))
 		}
 		if k := g.Key; k != nil && s.src.valid(gp+".key") {
-			if !k.ClientIP && !k.Path && k.Header == "" && k.JWTClaim == "" {
-				v.errorf(s, gp+".key", "no key is set; set clientIP, header, path or jwtClaim, or remove key to count all requests together")
+			if !k.ClientIP && !k.Path && k.Header == "" && k.JWTClaim == "" && !k.Identity {
+				v.errorf(s, gp+".key", "no key is set; set clientIP, header, path, jwtClaim or identity, or remove key to count all requests together")
 			}
 			if s.src.valid(gp+".key.jwtClaim") && !validClaimName(k.JWTClaim) {
 				v.errorf(s, gp+".key.jwtClaim", "claim %q has an empty part; write a name such as \"sub\", or \"org.id\" for a nested claim", excerpt(k.JWTClaim))

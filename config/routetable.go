@@ -14,6 +14,7 @@ func (v *validator) checkRouteTable(rt *RouteTable) {
 	}
 	v.checkRoutes(s, rt.Spec.Routes)
 	v.checkRoutesRateLimits(s, rt.Spec.Routes)
+	v.checkRouteTableIdentityKeys(s, rt.Spec.Routes)
 	v.checkRoutesSecurity(s, rt.Spec.Routes, nil, true)
 }
 

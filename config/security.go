@@ -87,4 +87,5 @@ func (v *validator) checkSecurity(s subject, vs *VirtualService) {
 	}
 	v.checkRoutesSecurity(s, vs.Spec.Routes, jwt, false)
 	v.checkJWTClaimKeys(s, vs)
+	v.checkIdentityKeys(s, vs)
 }

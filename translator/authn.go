@@ -9,6 +9,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	metadatav3 "github.com/envoyproxy/go-control-plane/envoy/type/metadata/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -20,8 +21,7 @@ import (
 )
 
 // FilterAuthn is the ext_authz filter instance that asks Portico's authentication service
-// (API keys, basic auth). Its dynamic metadata, the authenticated identity, is filed under
-// this name.
+// (API keys, basic auth).
 const FilterAuthn = "envoy.filters.http.ext_authz/portico"
 
 // authnTimeout bounds Envoy's wait for the authentication service. A basic-auth check runs
@@ -139,6 +139,20 @@ func authnFilter() (*hcmv3.HttpFilter, error) {
 		return nil, fmt.Errorf("%s: %w", FilterAuthn, err)
 	}
 	return &hcmv3.HttpFilter{Name: FilterAuthn, Disabled: true, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: a}}, nil
+}
+
+// identityAction makes a descriptor entry of the identity Portico's authentication service
+// proved, which Envoy files in the request's dynamic metadata. Only filters write dynamic
+// metadata, so a client cannot choose the value it is counted under; a request without an
+// identity gets no descriptor from the limit and is not counted by it.
+func identityAction() *routev3.RateLimit_Action {
+	return &routev3.RateLimit_Action{ActionSpecifier: &routev3.RateLimit_Action_Metadata{Metadata: &routev3.RateLimit_Action_MetaData{
+		DescriptorKey: descriptorIdentity,
+		MetadataKey: &metadatav3.MetadataKey{Key: authz.MetadataNamespace, Path: []*metadatav3.MetadataKey_PathSegment{
+			{Segment: &metadatav3.MetadataKey_PathSegment_Key{Key: authz.MetadataIdentity}},
+		}},
+		Source: routev3.RateLimit_Action_MetaData_DYNAMIC,
+	}}}
 }
 
 // authnPolicy is the service's policy for one virtual host or route.

@@ -52,6 +52,7 @@ const (
 	descriptorHeader   = "header"
 	descriptorPath     = "path"
 	descriptorJWTClaim = "jwt_claim"
+	descriptorIdentity = "identity"
 )
 
 // rateLimitNeeds records which rate limit filters a Gateway's listener needs, from the
@@ -307,6 +308,10 @@ func (b *routeBuilder) globalLimits(scope string, limits []config.GlobalRateLimi
 			if k.JWTClaim != "" {
 				actions = append(actions, jwtClaimAction(k.JWTClaim))
 				matches = append(matches, ratelimit.DescriptorMatch{Key: descriptorJWTClaim})
+			}
+			if k.Identity {
+				actions = append(actions, identityAction())
+				matches = append(matches, ratelimit.DescriptorMatch{Key: descriptorIdentity})
 			}
 		}
 		out = append(out, &routev3.RateLimit{Actions: actions})

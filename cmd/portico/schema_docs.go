@@ -202,6 +202,7 @@ var schemaDocs = map[string]string{
 	"RateLimitKey":                                  "RateLimitKey chooses the parts of a request that give it its own counter.",
 	"RateLimitKey.clientIP":                         "clientIP counts each client address separately (the downstream peer, or the address taken from x-forwarded-for under the Gateway's useRemoteAddress and xffNumTrustedHops).",
 	"RateLimitKey.header":                           "header counts each value of this request header separately, such as x-api-key. Requests without the header are not counted by this limit.",
+	"RateLimitKey.identity":                         "identity counts each identity that API keys or basic auth authenticated separately (the key's identity, or the user). Requests without one are not counted by this limit. Needs security.apiKey or security.basicAuth where the limit applies.",
 	"RateLimitKey.jwtClaim":                         "jwtClaim counts each value of this claim of the request's verified JWT separately, such as sub (\"org.id\" for a nested claim; string claims only). Requests without a verified token carrying the claim are not counted by this limit. Needs spec.security.jwt.",
 	"RateLimitKey.path":                             "path counts each request path (with its query string) separately.",
 	"RateLimitPolicy":                               "RateLimitPolicy limits the requests of a VirtualService or a route.",
