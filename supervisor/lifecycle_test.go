@@ -281,3 +281,24 @@ func TestCheckListeners(t *testing.T) {
 		})
 	}
 }
+
+// TestProcessGoneSeesAnUnreapedZombie: a child that exited but was not yet waited for still has
+// /proc entries; it counts as gone, as a killed stale Envoy whose parent has not reaped it must.
+func TestProcessGoneSeesAnUnreapedZombie(t *testing.T) {
+	t.Parallel()
+	child := exec.Command("true")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { child.Wait() })
+	deadline := time.Now().Add(5 * time.Second)
+	for !processGone(child.Process.Pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d exited but processGone still reports it running", child.Process.Pid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", child.Process.Pid)); err != nil {
+		t.Fatalf("the zombie was reaped before the check, so the test proves nothing: %v", err)
+	}
+}

@@ -68,14 +68,30 @@ func isEnvoyWithBootstrap(pid int, bootstrap string) bool {
 	return false
 }
 
-// processGone reports whether pid has exited: it no longer exists, or it is a zombie, which an
-// orphan stays until whoever adopted it reaps it.
+// processGone reports whether pid has exited: it no longer exists, or it and all its threads
+// are zombies, which an orphan stays until whoever adopted it reaps it. The leader turns zombie
+// before its other threads finish exiting, and those still hold the process's sockets, so a
+// zombie leader alone does not mean the ports are free.
 func processGone(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {
 		return true
 	}
-	// The state follows the parenthesised command name, which may itself contain spaces.
+	for _, task := range tasks {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			continue // the thread exited while we looked
+		}
+		if !exited(stat) {
+			return false
+		}
+	}
+	return true
+}
+
+// exited reports whether a /proc stat line is that of a zombie or dead task. The state follows
+// the parenthesised command name, which may itself contain spaces.
+func exited(stat []byte) bool {
 	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
 	return len(fields) > 0 && (fields[0] == "Z" || fields[0] == "X")
 }
