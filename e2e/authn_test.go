@@ -225,9 +225,41 @@ func TestAPIKeysAndBasicAuth(t *testing.T) {
 			}
 		}
 	})
+	secrets := []string{"KEYA", "KEYB", "KEYC", "PASSWORD", "$2a$"}
+	t.Run("status shows the broken key file by line, and neither it nor the config dump any secret", func(t *testing.T) {
+		// The key file sits beside the configuration, so its broken save was also a rejected
+		// configuration change: status says so, pointing at the line.
+		eventually(t, 10*time.Second, "status shows the broken key file", func() error {
+			st, err := porticoStatus(t, admin)
+			if err != nil {
+				return err
+			}
+			states := map[string]string{}
+			for _, r := range st.Resources {
+				if r.Kind == "Secret" {
+					states[r.Name] = r.State + " " + strings.Join(r.Reasons, "; ")
+				}
+			}
+			if !strings.HasPrefix(states["partners"], "Rejected "+keys+":2: ") || states["staff"] != "Accepted " {
+				return fmt.Errorf("Secret states %q, want partners rejected at keys.txt:2 and staff accepted", states)
+			}
+			return nil
+		})
+		for _, path := range []string{"/status", "/config_dump"} {
+			code, body, err := get("", "http://"+admin+path)
+			if err != nil || code != 200 {
+				t.Fatalf("GET %s = %d, %v", path, code, err)
+			}
+			for _, secret := range secrets {
+				if strings.Contains(body, secret) {
+					t.Errorf("%s contains secret material %q", path, secret)
+				}
+			}
+		}
+	})
 	p.stop()
 	logs := p.stdout.String() + p.stderr.String()
-	for _, secret := range []string{"KEYA", "KEYB", "KEYC", "PASSWORD", "$2a$"} {
+	for _, secret := range secrets {
 		if strings.Contains(logs, secret) {
 			t.Errorf("portico's output contains secret material %q", secret)
 		}
