@@ -3,12 +3,12 @@ package authz
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -135,16 +135,13 @@ func (t *secretTable) refresh(l *loaded) {
 	l.digest = digest
 	creds, err := credentials.Parse(l.File, l.Type, data)
 	if err != nil {
-		var lines []string
-		var le *credentials.LineError
-		for _, e := range unjoin(err) {
-			if errors.As(e, &le) {
-				lines = append(lines, le.Error())
-			}
-		}
 		msg := err.Error()
-		if len(lines) > 0 {
-			msg = fmt.Sprint(lines)
+		if lines := credentials.LineErrors(err); len(lines) > 0 {
+			texts := make([]string, len(lines))
+			for i, le := range lines {
+				texts[i] = le.Error()
+			}
+			msg = strings.Join(texts, "; ")
 		}
 		t.logger.Error("credential file does not parse; the last good credentials stay in force",
 			"secret", l.Name, "problems", msg)
@@ -170,14 +167,6 @@ func readBounded(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s is larger than %d bytes", path, credentials.MaxFileSize)
 	}
 	return data, nil
-}
-
-// unjoin lists the errors errors.Join combined, or err alone.
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }
 
 // watch reloads the credential files whose directory changed, once the directory has been

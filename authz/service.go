@@ -141,9 +141,8 @@ func (s *Service) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.Ch
 		s.decisions.WithLabelValues(p.Name, "denied").Inc()
 		return denied(http.StatusInternalServerError, "", "authorization is misconfigured\n"), nil
 	}
-	req7 := attrs.GetRequest().GetHttp()
-	headers := req7.GetHeaders()
-	identity, how, ok := s.authenticate(p, headers, req7.GetPath())
+	httpReq := attrs.GetRequest().GetHttp()
+	identity, how, ok := s.authenticate(p, httpReq.GetHeaders(), httpReq.GetPath())
 	if !ok {
 		s.decisions.WithLabelValues(p.Name, "denied").Inc()
 		return s.unauthorized(p), nil

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -103,22 +104,18 @@ func (v *validator) checkSecrets(secrets []*Secret) {
 // checkSecretFile reports a credential file that cannot be read, or each of its bad lines at
 // the line itself.
 func (v *validator) checkSecretFile(s subject, sec *Secret) {
-	if msg := unreadable(sec.Spec.File); msg != "" {
-		v.errorf(s, "spec.file", "%s", strings.Replace(msg, "name the PEM file", "name the credential file", 1))
-		return
-	}
 	_, err := credentials.Read(sec.Spec.File, sec.Spec.Type)
-	if err == nil {
+	lines := credentials.LineErrors(err)
+	switch {
+	case err == nil:
 		return
-	}
-	var lines []*credentials.LineError
-	for _, e := range unjoin(err) {
-		var le *credentials.LineError
-		if errors.As(e, &le) {
-			lines = append(lines, le)
-		}
-	}
-	if len(lines) == 0 {
+	case errors.Is(err, fs.ErrNotExist):
+		v.errorf(s, "spec.file", "%s does not exist (a relative path is relative to the configuration file's directory)", sec.Spec.File)
+		return
+	case errors.Is(err, fs.ErrPermission):
+		v.errorf(s, "spec.file", "%s is not readable by this user; fix its permissions", sec.Spec.File)
+		return
+	case len(lines) == 0:
 		v.errorf(s, "spec.file", "%s", err.Error())
 		return
 	}
@@ -129,14 +126,6 @@ func (v *validator) checkSecretFile(s subject, sec *Secret) {
 			Message: fmt.Sprintf("%s (in the %s file named at %s)", le.Message, sec.Spec.Type, sec.Source.At("spec.file")),
 		})
 	}
-}
-
-// unjoin lists the errors errors.Join combined, or err alone.
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }
 
 // checkSecretRef checks a policy's reference at p to a Secret of type typ.

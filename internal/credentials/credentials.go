@@ -57,6 +57,25 @@ type LineError struct {
 
 func (e *LineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Message) }
 
+// LineErrors lists the line problems in an error of Read or Parse, none when the error is
+// about the file as a whole.
+func LineErrors(err error) []*LineError {
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	var out []*LineError
+	for _, e := range errs {
+		var le *LineError
+		if errors.As(e, &le) {
+			out = append(out, le)
+		}
+	}
+	return out
+}
+
 // File is one parsed credential file. It is safe for concurrent use.
 type File struct {
 	typ string
