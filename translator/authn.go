@@ -5,9 +5,11 @@ import (
 	"maps"
 	"time"
 
+	mutationv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	metadatav3 "github.com/envoyproxy/go-control-plane/envoy/type/metadata/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
@@ -23,6 +25,10 @@ import (
 // FilterAuthn is the ext_authz filter instance that asks Portico's authentication service
 // (API keys, basic auth).
 const FilterAuthn = "envoy.filters.http.ext_authz/portico"
+
+// filterIdentityHeader removes the identity header a client sent before any authorization
+// filter runs, on listeners where users' authorization servers would otherwise see it.
+const filterIdentityHeader = "portico.identity_header"
 
 // authnTimeout bounds Envoy's wait for the authentication service. A basic-auth check runs
 // bcrypt, tens of milliseconds at the usual cost, longer under load; Envoy's 200ms default
@@ -102,7 +108,8 @@ func walkRoutes(cfg *config.Config, routes []config.Route, fn func(r *config.Rou
 // so that an identity is known before anything is counted: Portico's own authentication first,
 // then the users' authorization servers, which thus see the authenticated identity. Each is
 // disabled by default and enabled by the per-route configuration of the virtual hosts and
-// routes that use it: a virtual host without a policy pays nothing.
+// routes that use it: a virtual host without a policy pays nothing but, on a listener with a
+// user's server, the removal of the identity header.
 func applyExtAuthz(needs authzNeeds, hcm *hcmv3.HttpConnectionManager) error {
 	var filters []*hcmv3.HttpFilter
 	if needs.authn {
@@ -118,6 +125,19 @@ func applyExtAuthz(needs authzNeeds, hcm *hcmv3.HttpConnectionManager) error {
 			return fmt.Errorf("virtual service %q: %w", vs.Metadata.Name, err)
 		}
 		filters = append(filters, f)
+	}
+	if len(needs.external) > 0 {
+		// Users' servers are told they see the identity Portico verified. Routes remove a
+		// client's identity header only in the router, after every filter, so without this a
+		// server would see whatever identity the client wrote wherever Portico authenticates
+		// nobody.
+		f, err := httpFilter(filterIdentityHeader, &headermutationv3.HeaderMutation{Mutations: &headermutationv3.Mutations{
+			RequestMutations: []*mutationv3.HeaderMutation{{Action: &mutationv3.HeaderMutation_Remove{Remove: config.IdentityHeader}}},
+		}})
+		if err != nil {
+			return err
+		}
+		filters = append([]*hcmv3.HttpFilter{f}, filters...)
 	}
 	hcm.HttpFilters = append(filters, hcm.HttpFilters...)
 	return nil
