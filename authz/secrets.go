@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -122,7 +120,7 @@ func (t *secretTable) watchDirs(table map[string]*loaded) {
 // A file that fails keeps the credentials read before, and the failure is logged with file
 // and line but nothing of the content.
 func (t *secretTable) refresh(l *loaded) {
-	data, err := readBounded(l.File)
+	data, err := credentials.ReadFile(l.File)
 	if err != nil {
 		t.logger.Error("credential file not read; the last good credentials stay in force",
 			"secret", l.Name, "error", err.Error())
@@ -151,22 +149,6 @@ func (t *secretTable) refresh(l *loaded) {
 	if !first {
 		t.logger.Info("credential file reloaded", "secret", l.Name, "file", l.File, "entries", creds.Len())
 	}
-}
-
-func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, credentials.MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(data) > credentials.MaxFileSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, credentials.MaxFileSize)
-	}
-	return data, nil
 }
 
 // watch reloads the credential files whose directory changed, once the directory has been

@@ -7,8 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
+
+	"github.com/portico-gw/portico/internal/filelimit"
 )
 
 // maxJWKSBytes bounds a JWKS file: real key sets are a few kilobytes, and the keys are copied
@@ -38,12 +39,13 @@ var ecCurves = map[string]ecdh.Curve{"P-256": ecdh.P256(), "P-384": ecdh.P384(),
 // message that names the file and, for broken JSON, the line and column. Messages never quote
 // key material.
 func readJWKS(path string) (string, string) {
-	data, err := os.ReadFile(path)
-	if err != nil {
+	data, err := filelimit.Read(path, maxJWKSBytes)
+	var tl *filelimit.TooLargeError
+	switch {
+	case errors.As(err, &tl):
+		return "", fmt.Sprintf("%s holds more than the %d bytes a key set needs; is it the right file?", path, maxJWKSBytes)
+	case err != nil:
 		return "", fmt.Sprintf("%s cannot be read: %v", path, err)
-	}
-	if len(data) > maxJWKSBytes {
-		return "", fmt.Sprintf("%s is %d bytes, more than the %d a key set needs; is it the right file?", path, len(data), maxJWKSBytes)
 	}
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`

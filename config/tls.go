@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/portico-gw/portico/internal/filelimit"
 )
 
 // ProtocolHTTPS is a Gateway that terminates TLS and then speaks HTTP/1.1 or HTTP/2.
@@ -234,6 +236,10 @@ func (v *validator) checkCertificate(s subject, cp string, c *TLSCertificate) {
 	c.CertPEM, c.KeyPEM = cert, key
 }
 
+// maxPEMBytes bounds a certificate, key or CA file: a large CA bundle is a few hundred
+// kilobytes.
+const maxPEMBytes = 4 << 20
+
 // readFileField reads the file that field names, reporting at field why it cannot.
 func (v *validator) readFileField(s subject, field, path string) ([]byte, bool) {
 	if !s.src.valid(field) {
@@ -244,8 +250,13 @@ func (v *validator) readFileField(s subject, field, path string) ([]byte, bool) 
 		v.errorf(s, field, "%s", msg)
 		return nil, false
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
+	data, err := filelimit.Read(path, maxPEMBytes)
+	var tl *filelimit.TooLargeError
+	switch {
+	case errors.As(err, &tl):
+		v.errorf(s, field, "%s holds more than %d bytes, far more than certificates and keys need; is it the right file?", path, maxPEMBytes)
+		return nil, false
+	case err != nil:
 		v.errorf(s, field, "%s cannot be read: %v", path, err)
 		return nil, false
 	}

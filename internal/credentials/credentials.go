@@ -18,6 +18,8 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/portico-gw/portico/internal/filelimit"
 )
 
 // The types of credential file.
@@ -105,14 +107,22 @@ func Read(path, typ string) (*File, error) {
 	if info.IsDir() {
 		return nil, fmt.Errorf("%s is a directory; name the credential file", path)
 	}
-	if info.Size() > MaxFileSize {
-		return nil, fmt.Errorf("%s is %d bytes; a credential file may have at most %d", path, info.Size(), MaxFileSize)
-	}
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	return Parse(path, typ, data)
+}
+
+// ReadFile reads the credential file at path, refusing one larger than MaxFileSize without
+// reading more than that: a FIFO or a device has no size to check beforehand.
+func ReadFile(path string) ([]byte, error) {
+	data, err := filelimit.Read(path, MaxFileSize)
+	var tl *filelimit.TooLargeError
+	if errors.As(err, &tl) {
+		return nil, fmt.Errorf("%s holds more than %d bytes, the most a credential file may have", path, MaxFileSize)
+	}
+	return data, err
 }
 
 // Parse parses data, read from the file name, as a credential file of type typ.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
@@ -139,5 +140,40 @@ func TestRead(t *testing.T) {
 	}
 	if _, err := Read(p, "ldap"); err == nil || !strings.Contains(err.Error(), `unknown credential file type "ldap"`) {
 		t.Errorf("unknown type: err = %v", err)
+	}
+}
+
+// TestReadStopsAtTheLimit: a path that is not a regular file (a FIFO, a device, a file still
+// growing) has no size to check beforehand; Read must stop reading at the limit rather than
+// take whatever the other end sends.
+func TestReadStopsAtTheLimit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Skipf("no FIFOs here: %v", err)
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		w, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			wrote <- err
+			return
+		}
+		defer w.Close()
+		// Comments, past the limit: only the size can be wrong.
+		chunk := []byte(strings.Repeat("# padding\n", 6554))
+		for n := 0; n <= MaxFileSize; n += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				wrote <- nil // the reader stopped and closed its end
+				return
+			}
+		}
+		wrote <- nil
+	}()
+	_, err := Read(path, TypeAPIKeys)
+	if err == nil || !strings.Contains(err.Error(), "holds more than") || len(LineErrors(err)) > 0 {
+		t.Errorf("err = %v, want the file refused as too large", err)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
 	}
 }
