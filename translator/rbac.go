@@ -116,9 +116,10 @@ func rbacVirtualHost(vs *config.VirtualService, vh *routev3.VirtualHost) error {
 }
 
 // rbacRoute gives a route its own policy, or turns its VirtualService's off. A route that just
-// inherits needs nothing: the virtual host's configuration applies.
-func rbacRoute(vs *config.VirtualService, r *config.Route, er *routev3.Route) error {
-	if !vs.UsesAuthorization() || r.Security == nil {
+// inherits needs nothing: the virtual host's configuration applies. vsAuthorizes is
+// vs.UsesAuthorization(), computed once per VirtualService.
+func rbacRoute(vs *config.VirtualService, vsAuthorizes bool, r *config.Route, er *routev3.Route) error {
+	if !vsAuthorizes || r.Security == nil {
 		return nil
 	}
 	a := config.Authorization(vs.Spec.Security, r)

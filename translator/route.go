@@ -18,6 +18,9 @@ type routeBuilder struct {
 	upstreams map[string]bool
 	// current is the VirtualService being built, which names the global limits of its routes.
 	current *config.VirtualService
+	// currentAuthorizes caches current.UsesAuthorization(): asking it per route would scan
+	// every route of the VirtualService for each of them.
+	currentAuthorizes bool
 	// limits collects the global limits of every VirtualService built, by name.
 	limits map[string]ratelimit.Limit
 	// identityHeaderOwned is set when the configuration uses Portico's authentication: routes
@@ -42,7 +45,7 @@ func (b *routeBuilder) virtualHost(vs *config.VirtualService) (*routev3.VirtualH
 			return nil, fmt.Errorf("cors: %w", err)
 		}
 	}
-	b.current = vs
+	b.current, b.currentAuthorizes = vs, vs.UsesAuthorization()
 	routes, err := b.routes(vs.Spec.Routes, "", nil, nil)
 	if err != nil {
 		return nil, err
@@ -184,7 +187,7 @@ func (b *routeBuilder) route(r config.Route, name string, parents []config.Route
 	if err := b.authnRoute(b.current, &r, er); err != nil {
 		return nil, fmt.Errorf("security: %w", err)
 	}
-	if err := rbacRoute(b.current, &r, er); err != nil {
+	if err := rbacRoute(b.current, b.currentAuthorizes, &r, er); err != nil {
 		return nil, fmt.Errorf("authorization: %w", err)
 	}
 	if err := extAuthRoute(b.current, &r, er); err != nil {
