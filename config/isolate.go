@@ -46,11 +46,7 @@ func LoadFiles(files []SourceFile) (*Config, error) {
 }
 
 func parseFiles(files []SourceFile) *loader {
-	var l loader
-	for _, f := range files {
-		l.parseFile(f.Name, []byte(f.Data))
-	}
-	return &l
+	return (*DecodeCache)(nil).parse(files)
 }
 
 func fileNames(files []SourceFile) []string {
@@ -90,6 +86,9 @@ type Isolated struct {
 	// Rejected lists the resources of the files that are not served as written, sorted by
 	// kind and name. Empty when the files are valid as a whole.
 	Rejected []Rejection
+	// Decoded names the files that were decoded, in load order: all of them, or with a
+	// DecodeCache those whose content changed since its last load.
+	Decoded []string
 }
 
 // maxIsolationRounds bounds how often a candidate is re-validated. Each round excludes at least
@@ -108,18 +107,20 @@ const maxIsolationRounds = 16
 // that does not parse among them), duplicate names, and clashes
 // between VirtualServices (a domain claimed twice) that only exist in combination.
 func LoadIsolated(prev *Config, files []SourceFile) (*Isolated, error) {
-	l := parseFiles(files)
+	return loadIsolated(parseFiles(files), prev, files)
+}
+
+func loadIsolated(l *loader, prev *Config, files []SourceFile) (*Isolated, error) {
 	if l.syntaxErrors || l.docs == 0 {
 		_, err := l.finish(fileNames(files))
 		return nil, err
 	}
-	applyDefaults(&l.cfg)
 	all := append(slices.Clone(l.diags), validate(&l.cfg)...)
 	all.sort()
 	if !all.HasErrors() {
 		cfg := l.cfg
 		cfg.Warnings = all
-		return &Isolated{Config: &cfg}, nil
+		return &Isolated{Config: &cfg, Decoded: l.decoded}, nil
 	}
 	// Decoding errors (l.diags) leave a resource partly read; they are isolated like any other
 	// error of that resource.
@@ -133,7 +134,7 @@ func LoadIsolated(prev *Config, files []SourceFile) (*Isolated, error) {
 		if !diags.HasErrors() {
 			diags.sort()
 			cand.Warnings = diags
-			return &Isolated{Config: cand, Rejected: iso.rejections()}, nil
+			return &Isolated{Config: cand, Rejected: iso.rejections(), Decoded: l.decoded}, nil
 		}
 		if !iso.blame(diags) {
 			return nil, all

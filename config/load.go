@@ -44,7 +44,7 @@ func Load(paths ...string) (*Config, error) {
 // complete configuration, exactly as Load does for a single file.
 func Parse(filename string, data []byte) (*Config, error) {
 	var l loader
-	l.parseFile(filename, data)
+	l.add(decodeFile(filename, data), false)
 	return l.finish([]string{filename})
 }
 
@@ -130,28 +130,68 @@ type loader struct {
 	diags        Diagnostics
 	docs         int
 	syntaxErrors bool
+	// decoded lists the files decoded for this load rather than taken from a DecodeCache.
+	decoded []string
 }
 
-// parseFile decodes every document of one file. A YAML syntax error ends the file: the parser
-// cannot find the next document boundary reliably after one.
-func (l *loader) parseFile(filename string, data []byte) {
+// fileDocs is what one file decodes to: its resources, defaults applied, and the decoder's
+// findings. Once built it is never changed, so a DecodeCache can hand it to many loads.
+type fileDocs struct {
+	cfg         Config
+	diags       Diagnostics
+	docs        int
+	syntaxError bool
+}
+
+// add appends the resources and findings of one file. copied gives the load its own deep copy
+// of each resource (see DecodeCache), so that validation, which records what it reads from the
+// files a resource names, never writes into f.
+func (l *loader) add(f *fileDocs, copied bool) {
+	l.cfg.Gateways = appendResources(l.cfg.Gateways, f.cfg.Gateways, copied)
+	l.cfg.VirtualServices = appendResources(l.cfg.VirtualServices, f.cfg.VirtualServices, copied)
+	l.cfg.RouteTables = appendResources(l.cfg.RouteTables, f.cfg.RouteTables, copied)
+	l.cfg.Upstreams = appendResources(l.cfg.Upstreams, f.cfg.Upstreams, copied)
+	l.cfg.UpstreamGroups = appendResources(l.cfg.UpstreamGroups, f.cfg.UpstreamGroups, copied)
+	l.cfg.Proxies = appendResources(l.cfg.Proxies, f.cfg.Proxies, copied)
+	l.cfg.Secrets = appendResources(l.cfg.Secrets, f.cfg.Secrets, copied)
+	l.diags = append(l.diags, f.diags...)
+	l.docs += f.docs
+	l.syntaxErrors = l.syntaxErrors || f.syntaxError
+}
+
+func appendResources[T any](list, more []*T, copied bool) []*T {
+	if !copied {
+		return append(list, more...)
+	}
+	for _, r := range more {
+		list = append(list, deepCopy(r))
+	}
+	return list
+}
+
+// decodeFile decodes every document of one file and applies the defaults, which depend on
+// nothing but the resource itself (and its file's directory). A YAML syntax error ends the
+// file: the parser cannot find the next document boundary reliably after one.
+func decodeFile(filename string, data []byte) *fileDocs {
+	f := &fileDocs{}
+	defer applyDefaults(&f.cfg)
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for {
 		var doc yaml.Node
 		err := dec.Decode(&doc)
 		if errors.Is(err, io.EOF) {
-			return
+			return f
 		}
 		if err != nil {
-			l.syntaxErrors = true
-			l.diags = append(l.diags, syntaxDiagnostic(filename, err))
-			return
+			f.syntaxError = true
+			f.diags = append(f.diags, syntaxDiagnostic(filename, err))
+			return f
 		}
 		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
 			continue // an empty document, such as a trailing "---"
 		}
-		l.docs++
-		l.decodeDocument(filename, doc.Content[0])
+		f.docs++
+		f.decodeDocument(filename, doc.Content[0])
 	}
 }
 
@@ -193,9 +233,9 @@ var knownKinds = []string{KindGateway, KindVirtualService, KindRouteTable, KindU
 
 // decodeDocument checks a document's envelope (apiVersion, kind) and decodes it into the
 // resource its kind names.
-func (l *loader) decodeDocument(filename string, root *yaml.Node) {
+func (f *fileDocs) decodeDocument(filename string, root *yaml.Node) {
 	var src Source
-	d := newDecoder(filename, &src, &l.diags)
+	d := newDecoder(filename, &src, &f.diags)
 	src.Doc = d.pos(root)
 	if root.Kind != yaml.MappingNode {
 		d.report(root, "", "a document must be a map with apiVersion, kind, metadata and spec; got %s", describe(root))
@@ -233,37 +273,37 @@ func (l *loader) decodeDocument(filename string, root *yaml.Node) {
 		r := &Gateway{}
 		d.decodeStruct(root, reflect.ValueOf(r).Elem(), "", top)
 		r.Source = src
-		l.cfg.Gateways = append(l.cfg.Gateways, r)
+		f.cfg.Gateways = append(f.cfg.Gateways, r)
 	case KindVirtualService:
 		r := &VirtualService{}
 		d.decodeStruct(root, reflect.ValueOf(r).Elem(), "", top)
 		r.Source = src
-		l.cfg.VirtualServices = append(l.cfg.VirtualServices, r)
+		f.cfg.VirtualServices = append(f.cfg.VirtualServices, r)
 	case KindRouteTable:
 		r := &RouteTable{}
 		d.decodeStruct(root, reflect.ValueOf(r).Elem(), "", top)
 		r.Source = src
-		l.cfg.RouteTables = append(l.cfg.RouteTables, r)
+		f.cfg.RouteTables = append(f.cfg.RouteTables, r)
 	case KindUpstream:
 		r := &Upstream{}
 		d.decodeStruct(root, reflect.ValueOf(r).Elem(), "", top)
 		r.Source = src
-		l.cfg.Upstreams = append(l.cfg.Upstreams, r)
+		f.cfg.Upstreams = append(f.cfg.Upstreams, r)
 	case KindUpstreamGroup:
 		r := &UpstreamGroup{}
 		d.decodeStruct(root, reflect.ValueOf(r).Elem(), "", top)
 		r.Source = src
-		l.cfg.UpstreamGroups = append(l.cfg.UpstreamGroups, r)
+		f.cfg.UpstreamGroups = append(f.cfg.UpstreamGroups, r)
 	case KindProxy:
 		r := &Proxy{}
 		d.decodeStruct(root, reflect.ValueOf(r).Elem(), "", top)
 		r.Source = src
-		l.cfg.Proxies = append(l.cfg.Proxies, r)
+		f.cfg.Proxies = append(f.cfg.Proxies, r)
 	case KindSecret:
 		r := &Secret{}
 		d.decodeStruct(root, reflect.ValueOf(r).Elem(), "", top)
 		r.Source = src
-		l.cfg.Secrets = append(l.cfg.Secrets, r)
+		f.cfg.Secrets = append(f.cfg.Secrets, r)
 	}
 }
 
@@ -309,7 +349,6 @@ func (l *loader) finish(paths []string) (*Config, error) {
 		return nil, fmt.Errorf("%w in %s: add YAML files (*.yaml, *.yml) with apiVersion: %s",
 			ErrNoDocuments, strings.Join(paths, ", "), APIVersion)
 	}
-	applyDefaults(&l.cfg)
 	l.diags = append(l.diags, validate(&l.cfg)...)
 	l.diags.sort()
 	if l.diags.HasErrors() {

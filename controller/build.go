@@ -12,9 +12,11 @@ import (
 // Plan is a configuration ready to push: the files it came from, what of them is served, and
 // the Envoy resources.
 type Plan struct {
-	Files     []config.SourceFile
-	Config    *config.Config
-	Rejected  []config.Rejection
+	Files    []config.SourceFile
+	Config   *config.Config
+	Rejected []config.Rejection
+	// Decoded names the files decoded to build the plan: with a decode cache, the changed ones.
+	Decoded   []string
 	Output    *translator.Output
 	Resources xds.Resources
 }
@@ -27,7 +29,13 @@ func (p *Plan) Complete() bool { return len(p.Rejected) == 0 }
 // nil), translate, and check the resources exactly as the xDS server will. `portico validate`
 // and the controller both call it, so they cannot disagree.
 func Build(prev *config.Config, files []config.SourceFile) (*Plan, error) {
-	iso, err := config.LoadIsolated(prev, files)
+	return build(nil, prev, files)
+}
+
+// build is Build decoding only the files that changed since decoded's last load (all of them
+// when decoded is nil).
+func build(decoded *config.DecodeCache, prev *config.Config, files []config.SourceFile) (*Plan, error) {
+	iso, err := decoded.LoadIsolated(prev, files)
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +47,7 @@ func Build(prev *config.Config, files []config.SourceFile) (*Plan, error) {
 	if err := xds.Check(res); err != nil {
 		return nil, fmt.Errorf("translated configuration is not servable: %w", err)
 	}
-	return &Plan{Files: files, Config: iso.Config, Rejected: iso.Rejected, Output: out, Resources: res}, nil
+	return &Plan{Files: files, Config: iso.Config, Rejected: iso.Rejected, Decoded: iso.Decoded, Output: out, Resources: res}, nil
 }
 
 // Problem is one finding in a machine-readable form, for `portico validate -o json` and the

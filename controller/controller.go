@@ -61,6 +61,8 @@ type Controller struct {
 	o Options
 
 	reloading sync.Mutex // serialises Start and Reload, so generations are pushed in order
+	// decoded keeps the decoded files, so that a reload decodes only the files that changed.
+	decoded *config.DecodeCache
 	// following counts the goroutines waiting for Envoy's verdicts (see follow).
 	following sync.WaitGroup
 
@@ -93,7 +95,7 @@ func New(o Options) *Controller {
 	if o.StepTimeout == 0 {
 		o.StepTimeout = 10 * time.Second
 	}
-	return &Controller{o: o, reloads: map[string]uint64{}}
+	return &Controller{o: o, decoded: config.NewDecodeCache(), reloads: map[string]uint64{}}
 }
 
 // Current returns the configuration Portico wants served, nil before Start.
@@ -212,7 +214,11 @@ func (c *Controller) buildFromFiles(prev *config.Config) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Build(prev, files)
+	plan, err := build(c.decoded, prev, files)
+	if err == nil {
+		c.o.Logger.Debug("configuration built", "files", len(files), "decoded", len(plan.Decoded))
+	}
+	return plan, err
 }
 
 // rejectionsError reports held-back resources as the configuration error they are.
