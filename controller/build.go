@@ -19,6 +19,8 @@ type Plan struct {
 	Decoded   []string
 	Output    *translator.Output
 	Resources xds.Resources
+	// Checked is Resources as checked once, for the push.
+	Checked *xds.Checked
 }
 
 // Complete reports whether the files are served exactly as written, with nothing held back.
@@ -44,10 +46,11 @@ func build(decoded *config.DecodeCache, prev *config.Config, files []config.Sour
 		return nil, fmt.Errorf("translate configuration: %w", err)
 	}
 	res := out.Resources()
-	if err := xds.Check(res); err != nil {
+	checked, err := xds.Check(res)
+	if err != nil {
 		return nil, fmt.Errorf("translated configuration is not servable: %w", err)
 	}
-	return &Plan{Files: files, Config: iso.Config, Rejected: iso.Rejected, Decoded: iso.Decoded, Output: out, Resources: res}, nil
+	return &Plan{Files: files, Config: iso.Config, Rejected: iso.Rejected, Decoded: iso.Decoded, Output: out, Resources: res, Checked: checked}, nil
 }
 
 // Problem is one finding in a machine-readable form, for `portico validate -o json` and the

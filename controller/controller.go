@@ -15,7 +15,7 @@ import (
 
 // Pusher serves translated resources to Envoy; *xds.Server implements it.
 type Pusher interface {
-	Push(ctx context.Context, res xds.Resources) (gen uint64, changed bool, err error)
+	Push(ctx context.Context, res *xds.Checked) (gen uint64, changed bool, err error)
 	WaitACK(ctx context.Context, gen uint64) error
 	Status() xds.Status
 	SetInitialGeneration(gen uint64) error
@@ -151,7 +151,7 @@ func (c *Controller) Start(ctx context.Context) (uint64, error) {
 	}
 	c.logRejections(plan)
 	c.applying(plan.Config)
-	gen, _, err := c.o.XDS.Push(ctx, plan.Resources)
+	gen, _, err := c.o.XDS.Push(ctx, plan.Checked)
 	if err != nil {
 		return 0, fmt.Errorf("push configuration: %w", err)
 	}
@@ -279,7 +279,7 @@ func (c *Controller) apply(ctx context.Context, plan *Plan) string {
 			}
 		}
 	}
-	gen, changed, err := c.o.XDS.Push(ctx, plan.Resources)
+	gen, changed, err := c.o.XDS.Push(ctx, plan.Checked)
 	var nack *xds.NACKError
 	switch {
 	case errors.As(err, &nack):
@@ -316,7 +316,13 @@ func (c *Controller) apply(ctx context.Context, plan *Plan) string {
 // pushStep pushes one make-before-break step and waits for Envoy to take it. It reports false
 // when the change must stop there: Envoy rejected the step.
 func (c *Controller) pushStep(ctx context.Context, plan *Plan, step xds.Resources) (string, bool) {
-	gen, changed, err := c.o.XDS.Push(ctx, step)
+	checked, err := xds.Check(step)
+	if err != nil {
+		// The final push will meet the same problem and report it.
+		c.o.Logger.Debug("make-before-break step not pushed", "error", err.Error())
+		return "", true
+	}
+	gen, changed, err := c.o.XDS.Push(ctx, checked)
 	if err != nil {
 		// The final push will meet the same problem and report it.
 		c.o.Logger.Debug("make-before-break step not pushed", "error", err.Error())
@@ -335,7 +341,7 @@ func (c *Controller) pushStep(ctx context.Context, plan *Plan, step xds.Resource
 		// it was last fully given stays the reference for status and isolation.
 		c.mu.Lock()
 		if c.envoyHas != nil {
-			c.envoyHas = &applied{plan: &Plan{Config: c.envoyHas.plan.Config, Files: c.envoyHas.plan.Files, Resources: step}, gen: gen}
+			c.envoyHas = &applied{plan: &Plan{Config: c.envoyHas.plan.Config, Files: c.envoyHas.plan.Files, Resources: step, Checked: checked}, gen: gen}
 		}
 		c.mu.Unlock()
 		return "", true
@@ -396,7 +402,7 @@ func (c *Controller) rejectedByEnvoy(cfg *config.Config, nack *xds.NACKError) {
 		// Isolation of the next change must fall back to what Envoy really serves.
 		// The xDS server has restored what Envoy had; the next change starts from there.
 		c.current = &applied{plan: &Plan{Config: c.envoyHas.plan.Config, Files: c.envoyHas.plan.Files,
-			Rejected: c.current.plan.Rejected, Resources: c.envoyHas.plan.Resources}, gen: c.current.gen}
+			Rejected: c.current.plan.Rejected, Resources: c.envoyHas.plan.Resources, Checked: c.envoyHas.plan.Checked}, gen: c.current.gen}
 		kept = c.envoyHas.plan.Config
 	}
 	c.mu.Unlock()

@@ -49,7 +49,8 @@ func (f *fakeXDS) SetInitialGeneration(gen uint64) error {
 	return nil
 }
 
-func (f *fakeXDS) Push(_ context.Context, res xds.Resources) (uint64, bool, error) {
+func (f *fakeXDS) Push(_ context.Context, checked *xds.Checked) (uint64, bool, error) {
+	res := checked.Resources()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.served != nil && sameResources(f.served, res) {
@@ -442,7 +443,7 @@ func TestBridgeSteps(t *testing.T) {
 		t.Errorf("steps = %v", describeSteps(steps))
 	}
 	for _, s := range steps {
-		if err := xds.Check(s); err != nil {
+		if _, err := xds.Check(s); err != nil {
 			t.Errorf("a step is not servable: %v", err)
 		}
 	}

@@ -42,7 +42,7 @@ spec:
 		t.Fatalf("%d steps, want 2", len(steps))
 	}
 	for i, s := range steps {
-		if err := xds.Check(s); err != nil {
+		if _, err := xds.Check(s); err != nil {
 			t.Errorf("step %d is not servable: %v", i, err)
 		}
 		if len(s[resource.SecretType]) != 1 {

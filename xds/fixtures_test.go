@@ -111,10 +111,19 @@ func cancelledCtx() context.Context {
 
 func mustPush(t *testing.T, s *Server, res Resources, wantGen uint64) {
 	t.Helper()
-	gen, changed, err := s.Push(t.Context(), res)
+	gen, changed, err := push(t.Context(), s, res)
 	if err != nil || !changed || gen != wantGen {
 		t.Fatalf("Push = (%d, %t, %v), want (%d, true, nil)", gen, changed, err, wantGen)
 	}
+}
+
+// push checks res and pushes it, as the controller does.
+func push(ctx context.Context, s *Server, res Resources) (uint64, bool, error) {
+	c, err := Check(res)
+	if err != nil {
+		return 0, false, err
+	}
+	return s.Push(ctx, c)
 }
 
 // httpListener is a listener on 127.0.0.1:port whose HTTP connection manager takes route

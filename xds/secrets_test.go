@@ -88,11 +88,11 @@ func selfSigned(t *testing.T) (serial *big.Int, certPEM, keyPEM []byte) {
 // Envoy would keep it warming, waiting for the Secret, for ever.
 func TestSecretReferencesChecked(t *testing.T) {
 	_, certPEM, keyPEM := selfSigned(t)
-	err := Check(tlsGateway(t, 8443, "x", nil, nil))
+	_, err := Check(tlsGateway(t, 8443, "x", nil, nil))
 	if err == nil || !strings.Contains(err.Error(), `names secret "web-cert", which is not served`) {
 		t.Fatalf("Check without the secret = %v, want the missing secret named", err)
 	}
-	if err := Check(tlsGateway(t, 8443, "x", certPEM, keyPEM)); err != nil {
+	if _, err := Check(tlsGateway(t, 8443, "x", certPEM, keyPEM)); err != nil {
 		t.Fatalf("Check with the secret: %v", err)
 	}
 }

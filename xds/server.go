@@ -20,6 +20,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
 	server "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 )
 
 const (
@@ -172,29 +173,45 @@ func (s *Server) SetInitialGeneration(gen uint64) error {
 	return nil
 }
 
-// Check reports whether res could be pushed: the same per-resource validation rules and
-// snapshot consistency that Push checks, without touching any server.
-func Check(res Resources) error {
-	c, err := newContent(res)
-	if err != nil {
-		return err
-	}
-	_, err = c.snapshot("check")
-	return err
+// Checked is a set of resources that passed Check: each resource valid, the set consistent,
+// and copied, so that nothing its creator does afterwards changes it. Push serves it as it is,
+// so that resources are checked and copied once per change, however large.
+type Checked struct {
+	content content
 }
 
-// Push makes res the served configuration as a new generation. It checks snapshot consistency
-// (Snapshot.Consistent()) and each resource's own validation rules, and returns an error without
-// changing anything if either fails. If res is equal (proto.Equal per resource, order-insensitive
-// by name) to what is currently served, nothing is pushed and changed=false. If res equals the
-// content Envoy rejected last, nothing is pushed either and the error wraps that *NACKError:
-// sending it again would only be rejected again. Generations only go up; the snapshot version
-// string is the decimal generation.
-func (s *Server) Push(ctx context.Context, res Resources) (gen uint64, changed bool, err error) {
+// Check validates res as Push needs it (each resource's own validation rules and snapshot
+// consistency) and returns a private copy to push. `portico validate` runs it too, so that it
+// and the server cannot disagree.
+func Check(res Resources) (*Checked, error) {
 	c, err := newContent(res)
 	if err != nil {
-		return 0, false, fmt.Errorf("push: %w", err)
+		return nil, err
 	}
+	if _, err := c.snapshot("check"); err != nil {
+		return nil, err
+	}
+	return &Checked{content: c}, nil
+}
+
+// Resources returns a copy of the checked resources, sorted by name within each type.
+func (c *Checked) Resources() Resources {
+	out := make(Resources, len(c.content))
+	for typeURL := range c.content {
+		for _, name := range c.content.names(typeURL) {
+			out[typeURL] = append(out[typeURL], proto.Clone(c.content[typeURL][name]))
+		}
+	}
+	return out
+}
+
+// Push makes res the served configuration as a new generation. If res is equal (proto.Equal
+// per resource, order-insensitive by name) to what is currently served, nothing is pushed and
+// changed=false. If res equals the content Envoy rejected last, nothing is pushed either and the
+// error wraps that *NACKError: sending it again would only be rejected again. Generations only
+// go up; the snapshot version string is the decimal generation.
+func (s *Server) Push(ctx context.Context, res *Checked) (gen uint64, changed bool, err error) {
+	c := res.content
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.served != nil && s.served.content.equal(c) {

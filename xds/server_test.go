@@ -14,11 +14,13 @@ import (
 	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -197,7 +199,7 @@ func TestPushRejectsInvalidResources(t *testing.T) {
 	mustPush(t, s, gateway(t, 10000, "good"), 1)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			gen, changed, err := s.Push(t.Context(), tt.res)
+			gen, changed, err := push(t.Context(), s, tt.res)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("Push error = %v, want it to contain %q", err, tt.wantErr)
 			}
@@ -229,7 +231,7 @@ func TestPushSkipsUnchangedResources(t *testing.T) {
 		cds:                   {staticCluster("backend")},
 		resource.EndpointType: {},
 	}
-	gen, changed, err := s.Push(t.Context(), reordered)
+	gen, changed, err := push(t.Context(), s, reordered)
 	if err != nil || changed || gen != 1 {
 		t.Fatalf("Push of equal resources = (%d, %t, %v), want (1, false, nil)", gen, changed, err)
 	}
@@ -360,7 +362,7 @@ func TestNACKRollsBackWithoutResending(t *testing.T) {
 	}
 
 	// Pushing the rejected content again sends nothing: Envoy would only reject it again.
-	gen, changed, err := s.Push(context.Background(), gateway(t, 10000, "two"))
+	gen, changed, err := push(context.Background(), s, gateway(t, 10000, "two"))
 	if !errors.As(err, &nack) || nack.Generation != 2 || changed || gen != 3 {
 		t.Fatalf("Push of the rejected content = %d, %v, %v; want generation 3 unchanged and the NACK of 2", gen, changed, err)
 	}
@@ -498,20 +500,29 @@ func TestRefusesIncrementalXDS(t *testing.T) {
 	}
 }
 
-func TestCheckMatchesPush(t *testing.T) {
+// TestCheckCopies proves that Check refuses what Push could not serve, and that what it
+// returns is its own: changing the protos given to Check changes nothing that is pushed.
+func TestCheckCopies(t *testing.T) {
 	good := gateway(t, 10000, "one")
-	if err := Check(good); err != nil {
-		t.Fatalf("Check(valid resources) = %v", err)
-	}
 	// A listener whose route configuration is missing is inconsistent.
-	bad := Resources{resource.ListenerType: good[resource.ListenerType]}
-	err := Check(bad)
-	if err == nil {
+	if _, err := Check(Resources{resource.ListenerType: good[resource.ListenerType]}); err == nil {
 		t.Fatal("Check(listener without its routes) = nil, want an error")
 	}
+	checked, err := Check(good)
+	if err != nil {
+		t.Fatalf("Check(valid resources) = %v", err)
+	}
+	want := gateway(t, 10000, "one")
+	good[rds][0].(*route.RouteConfiguration).Name = "changed"
+	got := checked.Resources()
+	for typeURL, list := range want {
+		if len(got[typeURL]) != len(list) || !proto.Equal(got[typeURL][0], list[0]) {
+			t.Errorf("%s: checked %v, want %v", typeURL, got[typeURL], list)
+		}
+	}
 	s := New(testLogger(t), testNode)
-	if _, _, perr := s.Push(context.Background(), bad); perr == nil || !strings.Contains(perr.Error(), err.Error()) {
-		t.Fatalf("Push error %v does not carry Check's %v", perr, err)
+	if gen, changed, err := s.Push(t.Context(), checked); err != nil || !changed || gen != 1 {
+		t.Fatalf("Push(checked) = (%d, %t, %v), want (1, true, nil)", gen, changed, err)
 	}
 }
 
