@@ -27,7 +27,9 @@ type ClientValidation struct {
 	// CAFile is the PEM file of the certificate authorities client certificates must chain to.
 	// A relative path is relative to the configuration file's directory. Watched and served like
 	// the Gateway's certificates, so replacing it takes effect without a restart.
-	CAFile string `yaml:"caFile"`
+	CAFile string `yaml:"caFile,omitempty"`
+	// CASecret names a Secret of type tls whose caFile holds the CAs, instead of caFile.
+	CASecret string `yaml:"caSecret,omitempty"`
 	// Mode is required (default: a client without a valid certificate cannot connect) or
 	// optional (a client may connect without one; a certificate it does present must be valid).
 	Mode string `yaml:"mode,omitempty"`
@@ -65,20 +67,17 @@ func clientValidationDefaults(g *Gateway, dir string) {
 	}
 }
 
-// checkClientValidation checks the CA file (and keeps its content), the mode and the SAN
+// checkClientValidation checks the CAs (and keeps their content), the mode and the SAN
 // matchers.
 func (v *validator) checkClientValidation(s subject, cv *ClientValidation) {
 	const p = "spec.tls.clientValidation"
 	if cv == nil || !s.src.valid(p) {
 		return
 	}
-	if data, ok := v.readFileField(s, p+".caFile", cv.CAFile); ok {
-		if msg := caPEMProblem(cv.CAFile, data); msg != "" {
-			v.errorf(s, p+".caFile", "%s", msg)
-		} else {
-			cv.CAPEM = data
-		}
+	if !s.src.has(p+".caFile") && !s.src.has(p+".caSecret") {
+		v.errorf(s, p, "no CAs to verify clients with; set caFile, or caSecret (a Secret of type %s with caFile)", SecretTypeTLS)
 	}
+	cv.CAPEM = v.checkCAs(s, p+".caFile", cv.CAFile, p+".caSecret", cv.CASecret)
 	if s.src.valid(p+".mode") && cv.Mode != ClientCertRequired && cv.Mode != ClientCertOptional {
 		v.errorf(s, p+".mode", "%q is not a mode; use %s (clients must present a certificate) or %s",
 			excerpt(cv.Mode), ClientCertRequired, ClientCertOptional)

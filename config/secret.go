@@ -11,7 +11,8 @@ import (
 	"github.com/portico-gw/portico/internal/credentials"
 )
 
-// KindSecret is the document that names a file of credentials.
+// KindSecret is the document that names a file of credentials, or the PEM files of a TLS
+// certificate and its CAs.
 const KindSecret = "Secret"
 
 // The types of Secret.
@@ -34,12 +35,26 @@ type Secret struct {
 // SecretSpec is the body of a Secret.
 type SecretSpec struct {
 	// Type is apiKeys (lines of identity:key; an identity may have several keys, keys are at
-	// least 16 characters) or htpasswd (lines of user:hash with bcrypt hashes only, as
-	// `htpasswd -B` writes them). Blank lines and lines starting with # are skipped.
+	// least 16 characters), htpasswd (lines of user:hash with bcrypt hashes only, as
+	// `htpasswd -B` writes them), or tls (PEM files named by certFile, keyFile and caFile).
+	// In credential files, blank lines and lines starting with # are skipped.
 	Type string `yaml:"type"`
-	// File is the credential file. A relative path is relative to the directory of the
-	// configuration file that names it.
-	File string `yaml:"file"`
+	// File is the credential file of an apiKeys or htpasswd Secret. A relative path is relative
+	// to the directory of the configuration file that names it.
+	File string `yaml:"file,omitempty"`
+	// CertFile is a tls Secret's PEM certificate chain (the certificate, then any
+	// intermediates). Needs keyFile.
+	CertFile string `yaml:"certFile,omitempty"`
+	// KeyFile is a tls Secret's PEM private key of certFile. Needs certFile.
+	KeyFile string `yaml:"keyFile,omitempty"`
+	// CAFile is a tls Secret's PEM certificate authorities, which verify the peer: client
+	// certificates on a Gateway, the hosts' certificates on an Upstream.
+	CAFile string `yaml:"caFile,omitempty"`
+
+	// The tls files' content as read and checked at load time, as for inline certificate files.
+	CertPEM []byte        `yaml:"-"`
+	KeyPEM  PrivateKeyPEM `yaml:"-"`
+	CAPEM   []byte        `yaml:"-"`
 }
 
 // SecretNamed returns the Secret of that name, nil when there is none. A validated Config has
@@ -56,7 +71,11 @@ func (c *Config) SecretNamed(name string) *Secret {
 // secretDefaults resolves a relative file path against the Secret's own file, so that the
 // path names the same file whatever portico's working directory is.
 func secretDefaults(s *Secret) {
-	s.Spec.File = resolvePath(filepath.Dir(s.Source.Doc.File), s.Spec.File)
+	dir := filepath.Dir(s.Source.Doc.File)
+	s.Spec.File = resolvePath(dir, s.Spec.File)
+	s.Spec.CertFile = resolvePath(dir, s.Spec.CertFile)
+	s.Spec.KeyFile = resolvePath(dir, s.Spec.KeyFile)
+	s.Spec.CAFile = resolvePath(dir, s.Spec.CAFile)
 }
 
 // secretIndex resolves policy references to Secrets; the first definition wins.
@@ -89,15 +108,18 @@ func (v *validator) checkSecrets(secrets []*Secret) {
 				v.secrets.names = append(v.secrets.names, name)
 			}
 		}
-		typeOK := sec.Source.valid("spec.type") && slices.Contains(credentials.Types, sec.Spec.Type)
+		typeOK := sec.Source.valid("spec.type") && slices.Contains(secretTypes, sec.Spec.Type)
 		if sec.Source.valid("spec.type") && !typeOK {
 			v.errorf(s, "spec.type", "unknown secret type %q; use %s%s", excerpt(sec.Spec.Type),
-				strings.Join(credentials.Types, " or "), didYouMean(sec.Spec.Type, credentials.Types))
+				strings.Join(secretTypes, ", "), didYouMean(sec.Spec.Type, secretTypes))
 		}
-		if !typeOK || !sec.Source.valid("spec.file") {
-			continue
+		switch {
+		case !typeOK:
+		case sec.Spec.Type == SecretTypeTLS:
+			v.checkTLSSecret(s, sec)
+		case v.checkCredentialFields(s, sec) && sec.Source.valid("spec.file"):
+			v.checkSecretFile(s, sec)
 		}
-		v.checkSecretFile(s, sec)
 	}
 }
 
@@ -137,7 +159,7 @@ func (v *validator) checkSecretRef(s subject, p, name, typ string) {
 	switch {
 	case sec == nil:
 		v.errorf(s, p, "%s", notDefined(KindSecret, name, v.secrets.names))
-	case sec.Spec.Type != typ && slices.Contains(credentials.Types, sec.Spec.Type):
+	case sec.Spec.Type != typ && slices.Contains(secretTypes, sec.Spec.Type):
 		v.errorf(s, p, "Secret %q is of type %s (%s); this needs a Secret of type %s", name, sec.Spec.Type, sec.Source.At("spec.type"), typ)
 	}
 }

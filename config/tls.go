@@ -48,13 +48,17 @@ type GatewayTLS struct {
 	ClientValidation *ClientValidation `yaml:"clientValidation,omitempty"`
 }
 
-// TLSCertificate is a PEM certificate chain and its private key, each in a file. A relative
-// path is relative to the directory of the configuration file that names it.
+// TLSCertificate is a PEM certificate chain and its private key: each in a file, or both in a
+// Secret of type tls. A relative path is relative to the directory of the configuration file
+// that names it.
 type TLSCertificate struct {
-	// CertFile is the PEM file with the certificate, then any intermediates.
-	CertFile string `yaml:"certFile"`
-	// KeyFile is the PEM file with the certificate's private key.
-	KeyFile string `yaml:"keyFile"`
+	// CertFile is the PEM file with the certificate, then any intermediates. Needs keyFile.
+	CertFile string `yaml:"certFile,omitempty"`
+	// KeyFile is the PEM file with the certificate's private key. Needs certFile.
+	KeyFile string `yaml:"keyFile,omitempty"`
+	// Secret names a Secret of type tls whose certFile and keyFile are the certificate, instead
+	// of certFile and keyFile here.
+	Secret string `yaml:"secret,omitempty"`
 	// ServerNames are the SNI names (such as api.example.com or *.example.com) this certificate
 	// answers. Empty: the default certificate, for every other name and for clients without SNI.
 	ServerNames []string `yaml:"serverNames,omitempty"`
@@ -105,10 +109,11 @@ func tlsDefaults(g *Gateway) {
 }
 
 // ServedFiles lists the files whose content Portico reads and serves to Envoy itself (certificates,
-// keys and client CAs of HTTPS Gateways, JWKS files), sorted and without repeats. A change of one
-// of them changes what Envoy must be given, so they are watched like the configuration files.
+// keys and client CAs of HTTPS Gateways and Upstreams, tls Secrets' files, JWKS files), sorted
+// and without repeats. A change of one of them changes what Envoy must be given, so they are
+// watched like the configuration files.
 func (c *Config) ServedFiles() []string {
-	var out []string
+	out := c.tlsSecretFiles()
 	for _, g := range c.Gateways {
 		if t := g.Spec.TLS; t != nil && g.Spec.Protocol == ProtocolHTTPS {
 			for _, cert := range t.Certificates {
@@ -119,7 +124,14 @@ func (c *Config) ServedFiles() []string {
 			}
 		}
 	}
+	for _, u := range c.Upstreams {
+		if o := u.Spec.Options; o != nil && o.TLS != nil {
+			out = append(out, o.TLS.CAFile, o.TLS.CertFile, o.TLS.KeyFile)
+		}
+	}
 	out = append(out, c.jwksFiles()...)
+	// Certificates given by Secret leave their inline fields empty.
+	out = slices.DeleteFunc(out, func(f string) bool { return f == "" })
 	slices.Sort(out)
 	return slices.Compact(out)
 }
@@ -143,14 +155,14 @@ func (v *validator) checkGatewayTLS(s subject, g *Gateway) {
 		}
 		return
 	case t == nil:
-		v.errorf(s, "spec.protocol", "protocol %s needs spec.tls with at least one certificate (certFile, keyFile)", ProtocolHTTPS)
+		v.errorf(s, "spec.protocol", "protocol %s needs spec.tls with at least one certificate (certFile and keyFile, or secret)", ProtocolHTTPS)
 		return
 	case !s.src.valid("spec.tls"):
 		return
 	}
 	const p = "spec.tls."
 	if len(t.Certificates) == 0 {
-		v.errorf(s, "spec.tls", "no certificates; add one with certFile and keyFile")
+		v.errorf(s, "spec.tls", "no certificates; add one with certFile and keyFile, or secret")
 	}
 	sni := &sniChoice{what: "certificate", list: "certificates", verb: "served by", example: "api.example.com", owner: map[string]int{}}
 	for i, c := range t.Certificates {
@@ -158,7 +170,7 @@ func (v *validator) checkGatewayTLS(s subject, g *Gateway) {
 		if !s.src.valid(cp) {
 			continue
 		}
-		v.checkCertificate(s, cp, &t.Certificates[i])
+		v.checkKeyPair(s, cp, cp+".secret", c.Secret, &t.Certificates[i], false)
 		v.checkSNIChoice(s, cp, i, c.ServerNames, sni)
 	}
 	if s.src.valid(p+"minVersion") && t.MinVersion != TLSVersion12 && t.MinVersion != TLSVersion13 {

@@ -22,6 +22,8 @@ func validate(cfg *Config) Diagnostics {
 		upstreams:       map[string]*Upstream{},
 	}
 	v.checkNames(cfg)
+	// Gateways and Upstreams refer to tls Secrets, so Secrets are indexed first.
+	v.checkSecrets(cfg.Secrets)
 	for _, g := range cfg.Gateways {
 		v.checkGateway(g)
 	}
@@ -31,7 +33,6 @@ func validate(cfg *Config) Diagnostics {
 		v.checkUpstream(u)
 	}
 	v.checkUpstreamGroups(cfg.UpstreamGroups)
-	v.checkSecrets(cfg.Secrets)
 	for _, vs := range cfg.VirtualServices {
 		v.checkVirtualService(vs, len(cfg.Gateways) == 0)
 	}

@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"slices"
+
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -29,6 +31,15 @@ func bridgeSteps(prev, next xds.Resources) []xds.Resources {
 	union := xds.Resources{
 		resource.ClusterType:  append([]types.Resource(nil), next[resource.ClusterType]...),
 		resource.EndpointType: append([]types.Resource(nil), next[resource.EndpointType]...),
+		// Clusters name Secrets too (an Upstream's client certificate and CAs): the bridge
+		// serves those of both sides.
+		resource.SecretType: append([]types.Resource(nil), next[resource.SecretType]...),
+	}
+	nextSecrets := byName(next[resource.SecretType])
+	for name, sec := range byName(prev[resource.SecretType]) {
+		if _, ok := nextSecrets[name]; !ok {
+			union[resource.SecretType] = append(union[resource.SecretType], sec)
+		}
 	}
 	nextEndpoints := byName(next[resource.EndpointType])
 	for name, c := range prevClusters {
@@ -56,7 +67,10 @@ func bridgeSteps(prev, next xds.Resources) []xds.Resources {
 }
 
 // withRouting is clusters (with their endpoints) plus everything else of routing: listeners,
-// routes, and the Secrets its listeners name, without which Envoy would keep them warming.
+// routes, and the Secrets its listeners name, without which Envoy would keep them warming. The
+// Secrets that only the clusters' side has are added, so every cluster finds its own; where
+// both sides have a Secret, routing's version is served, so the step changes no certificate
+// that routing does not.
 func withRouting(clusters, routing xds.Resources) xds.Resources {
 	out := make(xds.Resources, len(routing))
 	for typeURL, list := range routing {
@@ -64,6 +78,14 @@ func withRouting(clusters, routing xds.Resources) xds.Resources {
 	}
 	out[resource.ClusterType] = clusters[resource.ClusterType]
 	out[resource.EndpointType] = clusters[resource.EndpointType]
+	secrets := slices.Clone(routing[resource.SecretType])
+	have := byName(secrets)
+	for _, sec := range clusters[resource.SecretType] {
+		if _, ok := have[cache.GetResourceName(sec)]; !ok {
+			secrets = append(secrets, sec)
+		}
+	}
+	out[resource.SecretType] = secrets
 	return out
 }
 

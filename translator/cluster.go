@@ -34,8 +34,8 @@ func upstream(u *config.Upstream) (*clusterv3.Cluster, *endpointv3.ClusterLoadAs
 	if err := applyUpstreamOptions(u.Spec.Options, c); err != nil {
 		return nil, nil, fmt.Errorf("options: %w", err)
 	}
-	if o := u.Spec.Options; o != nil {
-		if err := originateTLS(o.TLS, c); err != nil {
+	if o := u.Spec.Options; o != nil && o.TLS != nil {
+		if err := originateTLS(u, c); err != nil {
 			return nil, nil, fmt.Errorf("options: %w", err)
 		}
 	}

@@ -77,7 +77,7 @@ func gatewaySecrets(gw *config.Gateway) ([]*tlsv3.Secret, error) {
 	var out []*tlsv3.Secret
 	for i, c := range t.Certificates {
 		if len(c.CertPEM) == 0 || len(c.KeyPEM) == 0 {
-			return nil, fmt.Errorf("certificate %s was not loaded", c.CertFile)
+			return nil, fmt.Errorf("certificate %d was not loaded", i)
 		}
 		out = append(out, &tlsv3.Secret{
 			Name: certificateSecretName(gw, i),
@@ -89,7 +89,7 @@ func gatewaySecrets(gw *config.Gateway) ([]*tlsv3.Secret, error) {
 	}
 	if cv := t.ClientValidation; cv != nil {
 		if len(cv.CAPEM) == 0 {
-			return nil, fmt.Errorf("client CA file %s was not loaded", cv.CAFile)
+			return nil, fmt.Errorf("client CAs were not loaded")
 		}
 		out = append(out, &tlsv3.Secret{
 			Name: clientCASecretName(gw),

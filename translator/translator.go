@@ -43,6 +43,7 @@ func Translate(cfg *config.Config) (*Output, error) {
 			return nil, fmt.Errorf("upstream %q: %w", u.Metadata.Name, err)
 		}
 		out.Clusters = append(out.Clusters, c)
+		out.Secrets = append(out.Secrets, upstreamSecrets(u)...)
 		if cla != nil {
 			out.Endpoints = append(out.Endpoints, cla)
 		}

@@ -12,30 +12,33 @@ import (
 	"github.com/portico-gw/portico/config"
 )
 
-// originateTLS makes the cluster speak TLS to its hosts. Files are referenced by name, not
-// inlined, so keys never travel through xDS and Envoy reads them itself.
-func originateTLS(t *config.UpstreamTLS, c *clusterv3.Cluster) error {
-	if t == nil {
-		return nil
-	}
+// originateTLS makes the cluster of Upstream u speak TLS to its hosts. The client certificate
+// and the CAs reach Envoy over SDS (see upstreamSecrets) under names that depend only on the
+// Upstream, so replacing their files changes a Secret and leaves the cluster, and its
+// connection pools, alone. The SNI check stays in the cluster: it changes only with the
+// configuration.
+func originateTLS(u *config.Upstream, c *clusterv3.Cluster) error {
+	t := u.Spec.Options.TLS
 	common := &tlsv3.CommonTlsContext{AlpnProtocols: t.ALPN}
-	if t.CAFile != "" {
+	if len(t.CAPEM) > 0 {
 		// Without a validation context Envoy accepts any certificate, which is what
 		// insecureSkipVerify asks for; with one it checks the chain and the SNI name.
-		vc := &tlsv3.CertificateValidationContext{TrustedCa: fileSource(t.CAFile)}
+		vc := &tlsv3.CertificateValidationContext{}
 		if t.SNI != "" {
 			vc.MatchTypedSubjectAltNames = []*tlsv3.SubjectAltNameMatcher{{
 				SanType: tlsv3.SubjectAltNameMatcher_DNS,
 				Matcher: stringMatcher(t.SNI, ""),
 			}}
 		}
-		common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: vc}
+		common.ValidationContextType = &tlsv3.CommonTlsContext_CombinedValidationContext{
+			CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+				DefaultValidationContext:         vc,
+				ValidationContextSdsSecretConfig: sdsSecret(upstreamCASecretName(u)),
+			},
+		}
 	}
-	if t.CertFile != "" {
-		common.TlsCertificates = []*tlsv3.TlsCertificate{{
-			CertificateChain: fileSource(t.CertFile),
-			PrivateKey:       fileSource(t.KeyFile),
-		}}
+	if len(t.KeyPEM) > 0 {
+		common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{sdsSecret(upstreamCertSecretName(u))}
 	}
 	ctx, err := anypb.New(&tlsv3.UpstreamTlsContext{Sni: t.SNI, CommonTlsContext: common})
 	if err != nil {
@@ -48,7 +51,40 @@ func originateTLS(t *config.UpstreamTLS, c *clusterv3.Cluster) error {
 	return nil
 }
 
-// fileSource makes Envoy read a file itself, when it builds the cluster.
-func fileSource(path string) *corev3.DataSource {
-	return &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: path}}
+// upstreamSecrets are the Secrets the cluster of Upstream u names: its CAs and its client
+// certificate, as config read and checked them at load time.
+func upstreamSecrets(u *config.Upstream) []*tlsv3.Secret {
+	if u.Spec.Options == nil || u.Spec.Options.TLS == nil {
+		return nil
+	}
+	t := u.Spec.Options.TLS
+	var out []*tlsv3.Secret
+	if len(t.CAPEM) > 0 {
+		out = append(out, &tlsv3.Secret{
+			Name: upstreamCASecretName(u),
+			Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+				TrustedCa: inlineBytes(t.CAPEM),
+			}},
+		})
+	}
+	if len(t.KeyPEM) > 0 {
+		out = append(out, &tlsv3.Secret{
+			Name: upstreamCertSecretName(u),
+			Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
+				CertificateChain: inlineBytes(t.CertPEM),
+				PrivateKey:       inlineBytes(t.KeyPEM),
+			}},
+		})
+	}
+	return out
+}
+
+// upstreamCASecretName and upstreamCertSecretName name an Upstream's Secrets. Gateways'
+// Secrets have one '/' in their names and these two, so the two kinds never share a name.
+func upstreamCASecretName(u *config.Upstream) string {
+	return "upstream/" + u.Metadata.Name + "/ca"
+}
+
+func upstreamCertSecretName(u *config.Upstream) string {
+	return "upstream/" + u.Metadata.Name + "/client-cert"
 }

@@ -4,47 +4,70 @@ import (
 	"fmt"
 	"slices"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 )
 
-// checkSecretRefs reports a listener that names a Secret (over SDS from this server) that c
-// does not hold. go-control-plane's consistency check covers routes and endpoints only; Envoy
-// would keep such a listener warming forever, waiting for a Secret that never comes.
+// checkSecretRefs reports a listener or cluster that names a Secret (over SDS from this server)
+// that c does not hold. go-control-plane's consistency check covers routes and endpoints only;
+// Envoy would keep such a listener or cluster warming forever, waiting for a Secret that never
+// comes.
 func checkSecretRefs(c content) error {
-	for _, name := range c.names(resource.ListenerType) {
-		l, ok := c[resource.ListenerType][name].(*listenerv3.Listener)
-		if !ok {
-			continue
-		}
-		refs, err := listenerSecretRefs(l)
-		if err != nil {
-			return fmt.Errorf("listener %q: %w", name, err)
-		}
-		for _, ref := range refs {
-			if _, ok := c[resource.SecretType][ref]; !ok {
-				return fmt.Errorf("listener %q names secret %q, which is not served (served: %v)", name, ref, c.names(resource.SecretType))
+	for _, kind := range []struct {
+		typeURL, what string
+	}{{resource.ListenerType, "listener"}, {resource.ClusterType, "cluster"}} {
+		for _, name := range c.names(kind.typeURL) {
+			refs, err := secretRefs(c[kind.typeURL][name])
+			if err != nil {
+				return fmt.Errorf("%s %q: %w", kind.what, name, err)
+			}
+			for _, ref := range refs {
+				if _, ok := c[resource.SecretType][ref]; !ok {
+					return fmt.Errorf("%s %q names secret %q, which is not served (served: %v)", kind.what, name, ref, c.names(resource.SecretType))
+				}
 			}
 		}
 	}
 	return nil
 }
 
-// listenerSecretRefs lists the names of the SDS Secrets the TLS contexts of l's filter chains
-// refer to.
-func listenerSecretRefs(l *listenerv3.Listener) ([]string, error) {
+// secretRefs lists the names of the SDS Secrets that the TLS contexts of a listener's filter
+// chains, or of a cluster's transport socket, refer to.
+func secretRefs(r types.Resource) ([]string, error) {
+	var sockets []*corev3.TransportSocket
+	switch r := r.(type) {
+	case *listenerv3.Listener:
+		for _, fc := range append(slices.Clone(r.GetFilterChains()), r.GetDefaultFilterChain()) {
+			sockets = append(sockets, fc.GetTransportSocket())
+		}
+	case *clusterv3.Cluster:
+		sockets = append(sockets, r.GetTransportSocket())
+	}
 	var out []string
-	for _, fc := range append(slices.Clone(l.GetFilterChains()), l.GetDefaultFilterChain()) {
-		tc := fc.GetTransportSocket().GetTypedConfig()
-		if tc == nil || !tc.MessageIs(&tlsv3.DownstreamTlsContext{}) {
+	for _, ts := range sockets {
+		var common *tlsv3.CommonTlsContext
+		switch tc := ts.GetTypedConfig(); {
+		case tc == nil:
+			continue
+		case tc.MessageIs(&tlsv3.DownstreamTlsContext{}):
+			ctx := &tlsv3.DownstreamTlsContext{}
+			if err := tc.UnmarshalTo(ctx); err != nil {
+				return nil, fmt.Errorf("tls context: %w", err)
+			}
+			common = ctx.GetCommonTlsContext()
+		case tc.MessageIs(&tlsv3.UpstreamTlsContext{}):
+			ctx := &tlsv3.UpstreamTlsContext{}
+			if err := tc.UnmarshalTo(ctx); err != nil {
+				return nil, fmt.Errorf("tls context: %w", err)
+			}
+			common = ctx.GetCommonTlsContext()
+		default:
 			continue
 		}
-		ctx := &tlsv3.DownstreamTlsContext{}
-		if err := tc.UnmarshalTo(ctx); err != nil {
-			return nil, fmt.Errorf("tls context: %w", err)
-		}
-		common := ctx.GetCommonTlsContext()
 		sds := slices.Clone(common.GetTlsCertificateSdsSecretConfigs())
 		sds = append(sds, common.GetValidationContextSdsSecretConfig(),
 			common.GetCombinedValidationContext().GetValidationContextSdsSecretConfig())

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -93,6 +94,43 @@ func TestSecretReferencesChecked(t *testing.T) {
 		t.Fatalf("Check without the secret = %v, want the missing secret named", err)
 	}
 	if _, err := Check(tlsGateway(t, 8443, "x", certPEM, keyPEM)); err != nil {
+		t.Fatalf("Check with the secret: %v", err)
+	}
+}
+
+// TestClusterSecretReferencesChecked refuses a cluster whose upstream TLS context names a
+// Secret the push does not hold, as for listeners.
+func TestClusterSecretReferencesChecked(t *testing.T) {
+	_, certPEM, keyPEM := selfSigned(t)
+	res := tlsGateway(t, 8443, "x", certPEM, keyPEM)
+	ctx, err := anypb.New(&tlsv3.UpstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{
+		ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+			DefaultValidationContext: &tlsv3.CertificateValidationContext{},
+			ValidationContextSdsSecretConfig: &tlsv3.SdsSecretConfig{Name: "backend-ca", SdsConfig: &core.ConfigSource{
+				ResourceApiVersion:    core.ApiVersion_V3,
+				ConfigSourceSpecifier: &core.ConfigSource_Ads{Ads: &core.AggregatedConfigSource{}},
+			}},
+		}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster.Cluster{
+		Name:                 "backend",
+		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
+		TransportSocket:      &core.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &core.TransportSocket_TypedConfig{TypedConfig: ctx}},
+	}
+	res[resource.ClusterType] = append(res[resource.ClusterType], c)
+	if _, err := Check(res); err == nil || !strings.Contains(err.Error(), fmt.Sprintf(`cluster %q names secret "backend-ca", which is not served`, c.Name)) {
+		t.Fatalf("Check without the CA secret = %v, want the missing secret named", err)
+	}
+	res[resource.SecretType] = append(res[resource.SecretType], &tlsv3.Secret{
+		Name: "backend-ca",
+		Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+			TrustedCa: &core.DataSource{Specifier: &core.DataSource_InlineBytes{InlineBytes: certPEM}},
+		}},
+	})
+	if _, err := Check(res); err != nil {
 		t.Fatalf("Check with the secret: %v", err)
 	}
 }
