@@ -40,8 +40,9 @@ type JWTProvider struct {
 	// ClaimToHeaders copy claims of a verified token into request headers for the upstream.
 	// The same headers sent by a client are removed on every route of the VirtualService.
 	ClaimToHeaders []ClaimToHeader `yaml:"claimToHeaders,omitempty"`
-	// ForwardToken keeps the token in the request sent upstream. Default false: the header
-	// (or cookie) that carried it is removed once it is verified.
+	// ForwardToken keeps the token in the request sent upstream. Default false: the header or
+	// query parameter that carried it is removed once it is verified. A token read from a
+	// cookie always goes upstream: Envoy does not edit the Cookie header.
 	ForwardToken bool `yaml:"forwardToken,omitempty"`
 }
 

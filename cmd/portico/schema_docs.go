@@ -169,7 +169,7 @@ var schemaDocs = map[string]string{
 	"JWTProvider":                                   "JWTProvider is one issuer of tokens and the keys that verify them.",
 	"JWTProvider.audiences":                         "audiences are accepted values of a token's aud claim: a token must name at least one. Empty: any audience (or none) is accepted.",
 	"JWTProvider.claimToHeaders":                    "claimToHeaders copy claims of a verified token into request headers for the upstream. The same headers sent by a client are removed on every route of the VirtualService.",
-	"JWTProvider.forwardToken":                      "forwardToken keeps the token in the request sent upstream. Default false: the header (or cookie) that carried it is removed once it is verified.",
+	"JWTProvider.forwardToken":                      "forwardToken keeps the token in the request sent upstream. Default false: the header or query parameter that carried it is removed once it is verified. A token read from a cookie always goes upstream: Envoy does not edit the Cookie header.",
 	"JWTProvider.issuer":                            "issuer is the http(s) URL a token's iss claim must equal.",
 	"JWTProvider.jwks":                              "jwks holds the public keys that sign the tokens: exactly one of file and remote.",
 	"JWTProvider.name":                              "name identifies the provider in Envoy's statistics and configuration; unique within the VirtualService.",
