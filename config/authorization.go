@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 )
 
@@ -75,21 +74,40 @@ func Authorization(sp *SecurityPolicy, r *Route) *AuthorizationPolicy {
 	return sp.Authorization
 }
 
-// UsesAuthorization reports whether vs or one of its own routes has an authorization policy.
-// Routes delegated to RouteTables cannot have one of their own (validation refuses it), so
-// they need not be looked at.
-func (vs *VirtualService) UsesAuthorization() bool {
+// UsesAuthorization reports whether vs, one of its own routes, or a route of a RouteTable it
+// delegates to (at any depth) has an authorization policy.
+func (c *Config) UsesAuthorization(vs *VirtualService) bool {
 	if sp := vs.Spec.Security; sp != nil && sp.Authorization != nil {
 		return true
 	}
-	return slices.ContainsFunc(vs.Spec.Routes, func(r Route) bool {
-		return r.Security != nil && r.Security.Authorization != nil && !r.Security.Authorization.Disabled
-	})
+	seen := map[*RouteTable]bool{}
+	var walk func(routes []Route) bool
+	walk = func(routes []Route) bool {
+		for i := range routes {
+			r := &routes[i]
+			if r.Security != nil && r.Security.Authorization != nil && !r.Security.Authorization.Disabled {
+				return true
+			}
+			if r.Delegate == nil {
+				continue
+			}
+			for _, rt := range c.RouteTablesFor(r.Delegate) {
+				if !seen[rt] {
+					seen[rt] = true
+					if walk(rt.Spec.Routes) {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	}
+	return walk(vs.Spec.Routes)
 }
 
 // checkAuthorization checks the authorization policy at p. onRoute says whether p is a route's
-// (where disabled is allowed); inRouteTable refuses a policy of a RouteTable's own.
-func (v *validator) checkAuthorization(s subject, p string, a *AuthorizationPolicy, onRoute, inRouteTable bool) {
+// (of a VirtualService or a RouteTable), where disabled is allowed.
+func (v *validator) checkAuthorization(s subject, p string, a *AuthorizationPolicy, onRoute bool) {
 	if a == nil || !s.src.valid(p) {
 		return
 	}
@@ -104,9 +122,6 @@ func (v *validator) checkAuthorization(s subject, p string, a *AuthorizationPoli
 		v.errorf(s, p, "a disabled authorization has no rules; remove disabled, or remove allow, deny, headers and deniedBody")
 		return
 	case a.Disabled:
-		return
-	case inRouteTable:
-		v.errorf(s, p, "a RouteTable's route cannot have an authorization policy of its own (only disabled: true); put the policy on the VirtualService that delegates here")
 		return
 	case empty:
 		v.errorf(s, p, "the policy has no rules; add allow, deny or headers, or remove it")

@@ -30,8 +30,9 @@ type RouteSecurity struct {
 	APIKey *APIKeyAuth `yaml:"apiKey,omitempty"`
 	// BasicAuth replaces the VirtualService's basicAuth for this route, or turns it off.
 	BasicAuth *BasicAuth `yaml:"basicAuth,omitempty"`
-	// Authorization replaces the VirtualService's authorization policy for this route, or turns
-	// it off with disabled: true.
+	// Authorization replaces the VirtualService's authorization policy for this route (on a
+	// RouteTable's route too: it applies whichever VirtualService delegates there), or turns it
+	// off with disabled: true.
 	Authorization *AuthorizationPolicy `yaml:"authorization,omitempty"`
 	// ExtAuth turns the VirtualService's external authorization off for this route.
 	ExtAuth *RouteExtAuth `yaml:"extAuth,omitempty"`
@@ -71,7 +72,7 @@ func (v *validator) checkRoutesSecurity(s subject, routes []Route, jwt *JWTPolic
 			v.errorf(s, p+".authorization", "the route opts out of all security (disabled: true); remove authorization, or remove disabled to keep the other checks")
 			continue
 		}
-		v.checkAuthorization(s, p+".authorization", r.Security.Authorization, true, isRouteTable)
+		v.checkAuthorization(s, p+".authorization", r.Security.Authorization, true)
 	}
 }
 
@@ -82,7 +83,7 @@ func (v *validator) checkSecurity(s subject, vs *VirtualService) {
 		v.checkJWTPolicy(s, sp.JWT)
 		jwt = sp.JWT
 		v.checkVirtualServiceSecurity(s, sp)
-		v.checkAuthorization(s, "spec.security.authorization", sp.Authorization, false, false)
+		v.checkAuthorization(s, "spec.security.authorization", sp.Authorization, false)
 		v.checkExtAuth(s, sp.ExtAuth)
 	}
 	v.checkRoutesSecurity(s, vs.Spec.Routes, jwt, false)

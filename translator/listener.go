@@ -16,7 +16,7 @@ import (
 // listener builds the Envoy listener for an HTTP or HTTPS Gateway serving vss. Its routes come over RDS under a
 // route configuration of the same name, so a route change never touches the listener and
 // never drains its connections.
-func listener(gw *config.Gateway, vss []*config.VirtualService, rl rateLimitNeeds, az authzNeeds) (*listenerv3.Listener, error) {
+func listener(gw *config.Gateway, vss []*config.VirtualService, rl rateLimitNeeds, az authzNeeds, rbac rbacNeeds) (*listenerv3.Listener, error) {
 	if gw.Spec.Protocol != config.ProtocolHTTP && gw.Spec.Protocol != config.ProtocolHTTPS {
 		return nil, fmt.Errorf("protocol %q cannot be translated", gw.Spec.Protocol)
 	}
@@ -67,7 +67,7 @@ func listener(gw *config.Gateway, vss []*config.VirtualService, rl rateLimitNeed
 	if err := applyJWT(vss, manager); err != nil {
 		return nil, fmt.Errorf("jwt: %w", err)
 	}
-	if err := applyRBAC(vss, manager); err != nil {
+	if err := applyRBAC(rbac, manager); err != nil {
 		return nil, fmt.Errorf("authorization: %w", err)
 	}
 	hcm, err := anypb.New(manager)

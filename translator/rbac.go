@@ -29,40 +29,35 @@ const rbacDeniedPrefix = "rbac_access_denied_matched_policy["
 
 func rbacDeniedDetails(name string) string { return rbacDeniedPrefix + name + "]" }
 
+// rbacNeeds are what a Gateway's listener needs of the RBAC filter, gathered while its virtual
+// hosts are built.
+type rbacNeeds struct {
+	// used is set when a VirtualService served, or a route it reaches through delegation, has
+	// an authorization policy.
+	used bool
+	// bodies are the policies with a deniedBody of their own, by the name Envoy reports when
+	// one refuses a request.
+	bodies []deniedBody
+}
+
+type deniedBody struct{ policy, body string }
+
 // applyRBAC puts the RBAC filter in front of the filters already there when a VirtualService
-// the Gateway serves has an authorization policy. The filter's own configuration is empty, so
-// it lets everything through; each virtual host and route with a policy carries it as a
-// per-route configuration. It also adds the local reply mappers that give a refused request
-// its policy's body.
-func applyRBAC(vss []*config.VirtualService, hcm *hcmv3.HttpConnectionManager) error {
-	var mappers []*hcmv3.ResponseMapper
-	used := false
-	for _, vs := range vss {
-		if !vs.UsesAuthorization() {
-			continue
-		}
-		used = true
-		if sp := vs.Spec.Security; sp != nil && sp.Authorization != nil && sp.Authorization.DeniedBody != "" {
-			m, err := deniedBodyMapper(fmt.Sprintf("response.code_details == %q", rbacDeniedDetails(rbacPolicyName(vs, ""))), sp.Authorization.DeniedBody)
-			if err != nil {
-				return err
-			}
-			mappers = append(mappers, m)
-		}
-		for i := range vs.Spec.Routes {
-			r := &vs.Spec.Routes[i]
-			if r.Security == nil || r.Security.Authorization == nil || r.Security.Authorization.DeniedBody == "" {
-				continue
-			}
-			m, err := deniedBodyMapper(fmt.Sprintf("response.code_details == %q", rbacDeniedDetails(rbacPolicyName(vs, routeName(*r, i)))), r.Security.Authorization.DeniedBody)
-			if err != nil {
-				return err
-			}
-			mappers = append(mappers, m)
-		}
-	}
-	if !used {
+// the Gateway serves, or a route it reaches, has an authorization policy. The filter's own
+// configuration is empty, so it lets everything through; each virtual host and route with a
+// policy carries it as a per-route configuration. It also adds the local reply mappers that
+// give a refused request its policy's body.
+func applyRBAC(needs rbacNeeds, hcm *hcmv3.HttpConnectionManager) error {
+	if !needs.used {
 		return nil
+	}
+	var mappers []*hcmv3.ResponseMapper
+	for _, d := range needs.bodies {
+		m, err := deniedBodyMapper(fmt.Sprintf("response.code_details == %q", rbacDeniedDetails(d.policy)), d.body)
+		if err != nil {
+			return err
+		}
+		mappers = append(mappers, m)
 	}
 	f, err := httpFilter(filterRBAC, &rbacv3.RBAC{})
 	if err != nil {
@@ -97,7 +92,8 @@ func deniedBodyMapper(expr, body string) (*hcmv3.ResponseMapper, error) {
 	}, nil
 }
 
-// rbacPolicyName names the policy of a VirtualService (route "") or of one of its routes. The
+// rbacPolicyName names the policy of a VirtualService (route "") or of one of the routes of its
+// virtual host, by the route's Envoy name (a delegated route's names the delegation path). The
 // name shows in Envoy's response details and access logs, so it says whose policy refused.
 func rbacPolicyName(vs *config.VirtualService, route string) string {
 	if route == "" {
@@ -107,30 +103,40 @@ func rbacPolicyName(vs *config.VirtualService, route string) string {
 }
 
 // rbacVirtualHost gives a VirtualService's virtual host its authorization policy.
-func rbacVirtualHost(vs *config.VirtualService, vh *routev3.VirtualHost) error {
+func (b *routeBuilder) rbacVirtualHost(vs *config.VirtualService, vh *routev3.VirtualHost) error {
 	sp := vs.Spec.Security
 	if sp == nil || sp.Authorization == nil {
 		return nil
 	}
+	b.rbac.addBody(rbacPolicyName(vs, ""), sp.Authorization)
 	return addPerFilter(&vh.TypedPerFilterConfig, filterRBAC, rbacPerRoute(rbacPolicyName(vs, ""), sp.Authorization))
 }
 
-// rbacRoute gives a route its own policy, or turns its VirtualService's off. A route that just
-// inherits needs nothing: the virtual host's configuration applies. vsAuthorizes is
-// vs.UsesAuthorization(), computed once per VirtualService.
-func rbacRoute(vs *config.VirtualService, vsAuthorizes bool, r *config.Route, er *routev3.Route) error {
-	if !vsAuthorizes || r.Security == nil {
+// rbacRoute gives a route, of the VirtualService or of a RouteTable it delegates to, its own
+// policy, or turns the VirtualService's off. A route that just inherits needs nothing: the
+// virtual host's configuration applies.
+func (b *routeBuilder) rbacRoute(r *config.Route, er *routev3.Route) error {
+	if !b.currentAuthorizes || r.Security == nil {
 		return nil
 	}
+	vs := b.current
 	a := config.Authorization(vs.Spec.Security, r)
 	switch {
-	case a == nil:
+	case a == nil && vs.Spec.Security != nil && vs.Spec.Security.Authorization != nil:
 		// An empty per-route configuration turns the filter off for the route.
 		return addPerFilter(&er.TypedPerFilterConfig, filterRBAC, &rbacv3.RBACPerRoute{})
-	case a == r.Security.Authorization:
+	case a != nil && a == r.Security.Authorization:
+		b.rbac.addBody(rbacPolicyName(vs, er.Name), a)
 		return addPerFilter(&er.TypedPerFilterConfig, filterRBAC, rbacPerRoute(rbacPolicyName(vs, er.Name), a))
 	}
 	return nil
+}
+
+// addBody records the policy's own deniedBody, if it has one.
+func (n *rbacNeeds) addBody(policy string, a *config.AuthorizationPolicy) {
+	if a.DeniedBody != "" {
+		n.bodies = append(n.bodies, deniedBody{policy, a.DeniedBody})
+	}
 }
 
 // rbacPerRoute is one DENY policy that matches exactly the requests a refuses: Envoy's RBAC

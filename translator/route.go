@@ -18,9 +18,11 @@ type routeBuilder struct {
 	upstreams map[string]bool
 	// current is the VirtualService being built, which names the global limits of its routes.
 	current *config.VirtualService
-	// currentAuthorizes caches current.UsesAuthorization(): asking it per route would scan
+	// currentAuthorizes caches cfg.UsesAuthorization(current): asking it per route would scan
 	// every route of the VirtualService for each of them.
 	currentAuthorizes bool
+	// rbac gathers what the listener of the Gateway being built needs of the RBAC filter.
+	rbac rbacNeeds
 	// limits collects the global limits of every VirtualService built, by name.
 	limits map[string]ratelimit.Limit
 	// identityHeaderOwned is set when the configuration uses Portico's authentication: routes
@@ -45,7 +47,8 @@ func (b *routeBuilder) virtualHost(vs *config.VirtualService) (*routev3.VirtualH
 			return nil, fmt.Errorf("cors: %w", err)
 		}
 	}
-	b.current, b.currentAuthorizes = vs, vs.UsesAuthorization()
+	b.current, b.currentAuthorizes = vs, b.cfg.UsesAuthorization(vs)
+	b.rbac.used = b.rbac.used || b.currentAuthorizes
 	routes, err := b.routes(vs.Spec.Routes, "", nil, nil)
 	if err != nil {
 		return nil, err
@@ -60,7 +63,7 @@ func (b *routeBuilder) virtualHost(vs *config.VirtualService) (*routev3.VirtualH
 	if err := authnVirtualHost(vs, vh); err != nil {
 		return nil, fmt.Errorf("security: %w", err)
 	}
-	if err := rbacVirtualHost(vs, vh); err != nil {
+	if err := b.rbacVirtualHost(vs, vh); err != nil {
 		return nil, fmt.Errorf("authorization: %w", err)
 	}
 	if err := extAuthVirtualHost(vs, vh); err != nil {
@@ -187,7 +190,7 @@ func (b *routeBuilder) route(r config.Route, name string, parents []config.Route
 	if err := b.authnRoute(b.current, &r, er); err != nil {
 		return nil, fmt.Errorf("security: %w", err)
 	}
-	if err := rbacRoute(b.current, b.currentAuthorizes, &r, er); err != nil {
+	if err := b.rbacRoute(&r, er); err != nil {
 		return nil, fmt.Errorf("authorization: %w", err)
 	}
 	if err := extAuthRoute(b.current, &r, er); err != nil {

@@ -68,6 +68,7 @@ func Translate(cfg *config.Config) (*Output, error) {
 			hosts = append(hosts, vh)
 		}
 		var vss []*config.VirtualService // those served here, not only redirected to https
+		b.rbac = rbacNeeds{}
 		for _, vs := range attached(gw, cfg.VirtualServices) {
 			if redirectsToHTTPS(gw, vs) {
 				o := vs.Spec.Options
@@ -81,7 +82,7 @@ func Translate(cfg *config.Config) (*Output, error) {
 			hosts = append(hosts, vh)
 			vss = append(vss, vs)
 		}
-		l, err := listener(gw, vss, rateLimitNeedsOf(cfg, vss), authzNeedsOf(cfg, vss))
+		l, err := listener(gw, vss, rateLimitNeedsOf(cfg, vss), authzNeedsOf(cfg, vss), b.rbac)
 		if err != nil {
 			return nil, fmt.Errorf("gateway %q: %w", gw.Metadata.Name, err)
 		}

@@ -287,7 +287,7 @@ var schemaDocs = map[string]string{
 	"RouteOptions.websocket":                        "websocket allows (true) or refuses (false) WebSocket upgrades on this route, whatever the Gateway's websocket option says.",
 	"RouteSecurity":                                 "RouteSecurity is a route's own security settings, which refine its VirtualService's.",
 	"RouteSecurity.apiKey":                          "apiKey replaces the VirtualService's apiKey for this route, or turns it off.",
-	"RouteSecurity.authorization":                   "authorization replaces the VirtualService's authorization policy for this route, or turns it off with disabled: true.",
+	"RouteSecurity.authorization":                   "authorization replaces the VirtualService's authorization policy for this route (on a RouteTable's route too: it applies whichever VirtualService delegates there), or turns it off with disabled: true.",
 	"RouteSecurity.basicAuth":                       "basicAuth replaces the VirtualService's basicAuth for this route, or turns it off.",
 	"RouteSecurity.disabled":                        "disabled opts the route out of every security check of its VirtualService, such as a public health or login route.",
 	"RouteSecurity.extAuth":                         "extAuth turns the VirtualService's external authorization off for this route.",
