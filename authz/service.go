@@ -19,6 +19,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/portico-gw/portico/internal/grpcserve"
 )
 
 // stopTimeout bounds the graceful stop of Serve; checks are short, so it is only reached when
@@ -95,40 +97,21 @@ func (s *Service) SetSecrets(secrets []Secret) { s.secrets.set(secrets) }
 func (s *Service) Serve(ctx context.Context, l net.Listener) error {
 	grpcServer := grpc.NewServer()
 	authv3.RegisterAuthorizationServer(grpcServer, s)
-	served := make(chan error, 1)
-	go func() { served <- grpcServer.Serve(l) }()
 	watched := make(chan struct{})
 	wctx, stopWatching := context.WithCancel(ctx)
-	defer stopWatching()
 	go func() {
 		s.secrets.watch(wctx)
 		close(watched)
 	}()
 	s.logger.Info("authz service listening", "address", l.Addr().String())
-	var err error
-	select {
-	case err = <-served:
-		err = fmt.Errorf("serve authz on %s: %w", l.Addr(), err)
-	case <-ctx.Done():
-		stopped := make(chan struct{})
-		go func() {
-			grpcServer.GracefulStop()
-			close(stopped)
-		}()
-		select {
-		case <-stopped:
-		case <-time.After(stopTimeout):
-			grpcServer.Stop()
-			<-stopped
-		}
-		if serr := <-served; serr != nil {
-			err = fmt.Errorf("serve authz on %s: %w", l.Addr(), serr)
-		}
-	}
+	err := grpcserve.Serve(ctx, grpcServer, l, stopTimeout)
 	stopWatching()
 	<-watched
 	s.secrets.close()
-	return err
+	if err != nil {
+		return fmt.Errorf("serve authz on %s: %w", l.Addr(), err)
+	}
+	return nil
 }
 
 // Check authenticates one request under the policy its context extensions carry.

@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/portico-gw/portico/internal/grpcserve"
 )
 
 // stopTimeout bounds the graceful stop of Serve; calls are short, so it is only reached when a
@@ -139,26 +141,8 @@ func (s *Service) Status() Status {
 func (s *Service) Serve(ctx context.Context, l net.Listener) error {
 	grpcServer := grpc.NewServer()
 	rlsv3.RegisterRateLimitServiceServer(grpcServer, s)
-	served := make(chan error, 1)
-	go func() { served <- grpcServer.Serve(l) }()
 	s.logger.Info("rate limit service listening", "address", l.Addr().String())
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve rate limits on %s: %w", l.Addr(), err)
-	case <-ctx.Done():
-	}
-	stopped := make(chan struct{})
-	go func() {
-		grpcServer.GracefulStop()
-		close(stopped)
-	}()
-	select {
-	case <-stopped:
-	case <-time.After(stopTimeout):
-		grpcServer.Stop()
-		<-stopped
-	}
-	if err := <-served; err != nil {
+	if err := grpcserve.Serve(ctx, grpcServer, l, stopTimeout); err != nil {
 		return fmt.Errorf("serve rate limits on %s: %w", l.Addr(), err)
 	}
 	return nil
