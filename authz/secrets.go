@@ -71,11 +71,12 @@ func (t *secretTable) set(secrets []Secret) {
 	prev := *t.byName.Load()
 	next := make(map[string]*loaded, len(secrets))
 	for _, sec := range secrets {
-		if l := prev[sec.Name]; l != nil && l.Secret == sec {
-			next[sec.Name] = l
-			continue
+		l := prev[sec.Name]
+		if l == nil || l.Secret != sec {
+			l = &loaded{Secret: sec}
 		}
-		l := &loaded{Secret: sec}
+		// An unchanged Secret is read again too: a file whose directory could not be watched
+		// is kept fresh only here. Its digest spares parsing a file that did not change.
 		t.refresh(l)
 		next[sec.Name] = l
 	}

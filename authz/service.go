@@ -86,7 +86,8 @@ func New(cfg Config) (*Service, error) {
 	return &Service{logger: logger, decisions: decisions, secrets: t}, nil
 }
 
-// SetSecrets makes secrets the Secrets in force, reading the files of new or changed ones now.
+// SetSecrets makes secrets the Secrets in force, reading their files now (a file that did not
+// change is not parsed again).
 // The Secrets of the previous call stay usable until the next one, so that routes Envoy still
 // has from the previous configuration keep working while it takes the new one.
 func (s *Service) SetSecrets(secrets []Secret) { s.secrets.set(secrets) }

@@ -277,3 +277,29 @@ func counter(t *testing.T, c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestSetSecretsRereadsUnwatchedFiles: when a file's directory cannot be watched (the inotify
+// limit reached, say), the log promises that changes apply on the next configuration reload;
+// SetSecrets, which every reload calls, must then read the file again even though the Secret
+// itself did not change.
+func TestSetSecretsRereadsUnwatchedFiles(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys.txt")
+	writeFile(t, keys, "a:"+keyA+"\n")
+	log := &syncbuf.Buffer{}
+	svc, err := New(Config{Logger: slog.New(slog.NewTextHandler(log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.secrets.close() // every Add now fails
+	secrets := []Secret{{Name: "keys", Type: credentials.TypeAPIKeys, File: keys}}
+	svc.SetSecrets(secrets)
+	if !strings.Contains(log.String(), "changes apply on the next configuration reload") {
+		t.Fatalf("no warning about the unwatched directory:\n%s", log)
+	}
+	writeFile(t, keys, "b:"+keyB+"\n")
+	svc.SetSecrets(secrets)
+	if id, ok := svc.secrets.file("keys").IdentifyKey(keyB); !ok || id != "b" {
+		t.Errorf("after the reload the changed file's key is not accepted (identity %q)", id)
+	}
+}
