@@ -42,8 +42,14 @@ func TestInternalSurfacesArePrivate(t *testing.T) {
 		t.Fatalf("the xDS socket is not in the state directory %s, so its permissions are not tested:\n%s", state, bs)
 	}
 	sockets := regexp.MustCompile(`(?m)^\s+path: (\S+)$`).FindAllStringSubmatch(string(bs), -1)
-	if len(sockets) < 2 {
-		t.Fatalf("bootstrap names %d Unix sockets, want xDS and rate limit:\n%s", len(sockets), bs)
+	named := map[string]bool{}
+	for _, m := range sockets {
+		named[filepath.Base(m[1])] = true
+	}
+	for _, want := range []string{"xds.sock", "ratelimit.sock", "authz.sock"} {
+		if !named[want] {
+			t.Errorf("bootstrap names no Unix socket %s (xDS, rate limit and authentication each have one):\n%s", want, bs)
+		}
 	}
 	for _, m := range sockets {
 		for path, want := range map[string]os.FileMode{m[1]: 0o600, filepath.Dir(m[1]): 0o700} {
