@@ -292,6 +292,8 @@ func (v *validator) checkJWTPolicy(s subject, j *JWTPolicy) {
 				v.checkHeaderName(s, cp+".header", c.Header)
 			case reservedClaimHeaders[h]:
 				v.errorf(s, cp+".header", "header %q cannot receive a claim: Envoy needs it to route or frame the request; use a header such as x-user", excerpt(c.Header))
+			case h == IdentityHeader:
+				v.errorf(s, cp+".header", "%s carries the identity API keys and basic auth proved, and routes without them remove it; copy the claim into another header, such as x-user", IdentityHeader)
 			case seenHeader[h]:
 				v.errorf(s, cp+".header", "header %q already receives another claim of this provider; use one header per claim", excerpt(c.Header))
 			default:
