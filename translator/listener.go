@@ -13,10 +13,11 @@ import (
 	"github.com/portico-gw/portico/config"
 )
 
-// listener builds the Envoy listener for an HTTP or HTTPS Gateway serving vss. Its routes come over RDS under a
-// route configuration of the same name, so a route change never touches the listener and
-// never drains its connections.
-func listener(gw *config.Gateway, vss []*config.VirtualService, rl rateLimitNeeds, az authzNeeds, rbac rbacNeeds) (*listenerv3.Listener, error) {
+// listener builds the Envoy listener for an HTTP or HTTPS Gateway serving vss. Its routes come
+// over RDS under a route configuration of the same name, so a route change touches the listener
+// (and drains its connections) only when it makes the Gateway start or stop using one of the
+// HTTP filters that are present only while used (faults, CORS, rate limits, security).
+func listener(gw *config.Gateway, vss []*config.VirtualService, tn trafficNeeds, rl rateLimitNeeds, az authzNeeds, rbac rbacNeeds) (*listenerv3.Listener, error) {
 	if gw.Spec.Protocol != config.ProtocolHTTP && gw.Spec.Protocol != config.ProtocolHTTPS {
 		return nil, fmt.Errorf("protocol %q cannot be translated", gw.Spec.Protocol)
 	}
@@ -36,7 +37,7 @@ func listener(gw *config.Gateway, vss []*config.VirtualService, rl rateLimitNeed
 			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: router},
 		}},
 	}
-	traffic, err := trafficFilters()
+	traffic, err := trafficFilters(tn)
 	if err != nil {
 		return nil, err
 	}

@@ -85,27 +85,10 @@ func rateLimitNeedsOf(cfg *config.Config, vss []*config.VirtualService) rateLimi
 	if st := cfg.RateLimitStore(); st != nil {
 		n.failClosed = st.FailsClosed()
 	}
-	seen := map[*config.RouteTable]bool{}
-	var walk func(routes []config.Route)
-	walk = func(routes []config.Route) {
-		for i := range routes {
-			r := &routes[i]
-			n.add(r.RateLimit, false)
-			if r.Delegate == nil {
-				continue
-			}
-			for _, rt := range cfg.RouteTablesFor(r.Delegate) {
-				if !seen[rt] {
-					seen[rt] = true
-					walk(rt.Spec.Routes)
-				}
-			}
-		}
-	}
 	for _, vs := range vss {
 		n.add(vs.Spec.RateLimit, true)
-		walk(vs.Spec.Routes)
 	}
+	eachServedRoute(cfg, vss, func(r *config.Route) { n.add(r.RateLimit, false) })
 	return n
 }
 

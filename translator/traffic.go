@@ -145,15 +145,68 @@ func optionalDuration(field, d string) (*durationpb.Duration, error) {
 
 const websocketUpgrade = "websocket"
 
-// trafficFilters are the HTTP filters that route options configure. Every listener has them,
-// inactive until a route or virtual host configures them, so that adding a fault or a CORS
-// policy is a route change that never touches the listener or drains its connections.
-func trafficFilters() ([]*hcmv3.HttpFilter, error) {
+// trafficNeeds records which of the filters that route options configure a Gateway's listener
+// needs.
+type trafficNeeds struct{ fault, cors bool }
+
+// trafficNeedsOf looks at the VirtualServices a Gateway serves, and the RouteTables they
+// delegate to, for faults and CORS policies.
+func trafficNeedsOf(cfg *config.Config, vss []*config.VirtualService) trafficNeeds {
+	var n trafficNeeds
+	for _, vs := range vss {
+		if o := vs.Spec.Options; o != nil && o.CORS != nil {
+			n.cors = true
+		}
+	}
+	eachServedRoute(cfg, vss, func(r *config.Route) {
+		if o := r.Options; o != nil {
+			n.fault = n.fault || o.Faults != nil
+			n.cors = n.cors || o.CORS != nil
+		}
+	})
+	return n
+}
+
+// eachServedRoute calls visit for every route of vss and of the RouteTables they delegate to,
+// each RouteTable once.
+func eachServedRoute(cfg *config.Config, vss []*config.VirtualService, visit func(r *config.Route)) {
+	seen := map[*config.RouteTable]bool{}
+	var walk func(routes []config.Route)
+	walk = func(routes []config.Route) {
+		for i := range routes {
+			r := &routes[i]
+			visit(r)
+			if r.Delegate == nil {
+				continue
+			}
+			for _, rt := range cfg.RouteTablesFor(r.Delegate) {
+				if !seen[rt] {
+					seen[rt] = true
+					walk(rt.Spec.Routes)
+				}
+			}
+		}
+	}
+	for _, vs := range vss {
+		walk(vs.Spec.Routes)
+	}
+}
+
+// trafficFilters are the HTTP filters that route options configure, each only when some route
+// or virtual host of the Gateway uses it: a filter costs every request that passes it, even
+// with nothing to do. Adding the first fault or CORS policy to a Gateway therefore changes its
+// listener, and Envoy drains the connections of the old one gracefully, as it does for rate
+// limits and authentication.
+func trafficFilters(needs trafficNeeds) ([]*hcmv3.HttpFilter, error) {
 	var out []*hcmv3.HttpFilter
 	for _, f := range []struct {
+		used bool
 		name string
 		cfg  proto.Message
-	}{{wellknown.Fault, &faultv3.HTTPFault{}}, {wellknown.CORS, &corsv3.Cors{}}} {
+	}{{needs.fault, wellknown.Fault, &faultv3.HTTPFault{}}, {needs.cors, wellknown.CORS, &corsv3.Cors{}}} {
+		if !f.used {
+			continue
+		}
 		a, err := anypb.New(f.cfg)
 		if err != nil {
 			return nil, err

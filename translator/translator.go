@@ -82,7 +82,7 @@ func Translate(cfg *config.Config) (*Output, error) {
 			hosts = append(hosts, vh)
 			vss = append(vss, vs)
 		}
-		l, err := listener(gw, vss, rateLimitNeedsOf(cfg, vss), authzNeedsOf(cfg, vss), b.rbac)
+		l, err := listener(gw, vss, trafficNeedsOf(cfg, vss), rateLimitNeedsOf(cfg, vss), authzNeedsOf(cfg, vss), b.rbac)
 		if err != nil {
 			return nil, fmt.Errorf("gateway %q: %w", gw.Metadata.Name, err)
 		}
