@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -98,14 +99,18 @@ func (d *decoder) decodeNode(n *yaml.Node, v reflect.Value, path string) bool {
 
 // decodeStruct fills a struct from a YAML map. envelope names keys that the caller has already
 // read (apiVersion and kind at the top of a document) and that are therefore allowed here.
+//
+// It runs for every map of every document, thousands of times per large configuration, so it
+// allocates only for what it finds wrong: keys seen are kept in a small slice (a map's keys are
+// few) and the list of valid names is built only for a message.
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, envelope []string) bool {
 	if n.Kind != yaml.MappingNode {
 		return d.typeError(n, v.Type(), path)
 	}
 	info := structInfoOf(v.Type())
-	valid := append(append([]string(nil), envelope...), info.names...)
-	seen := map[string]*yaml.Node{}
-	meant := map[string]*yaml.Node{} // field -> the misspelt key that most likely meant it
+	var seenBuf [16]*yaml.Node
+	seen := seenBuf[:0]
+	var meant map[string]*yaml.Node // field -> the misspelt key that most likely meant it
 	merged := false
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, val := n.Content[i], n.Content[i+1]
@@ -119,11 +124,11 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, envel
 			merged = true
 			continue
 		}
-		if first, dup := seen[name]; dup {
+		if first := keyNamed(seen, name); first != nil {
 			d.report(key, path, "field %q is set more than once (first at %s); keep one", name, d.pos(first))
 			continue
 		}
-		seen[name] = key
+		seen = append(seen, key)
 		f, known := info.fields[name]
 		switch {
 		case known:
@@ -132,8 +137,12 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, envel
 				d.decode(val, v.Field(f.index), joinPath(path, name))
 			}
 		case !slices.Contains(envelope, name):
+			valid := append(slices.Clone(envelope), info.names...)
 			d.report(key, path, "unknown field %q (valid: %s)%s", name, strings.Join(valid, ", "), didYouMean(name, valid))
 			if c := closest(name, info.names); c != "" && meant[c] == nil {
+				if meant == nil {
+					meant = map[string]*yaml.Node{}
+				}
 				meant[c] = key
 			}
 		}
@@ -141,7 +150,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, envel
 	// A misspelt field counts as written but invalid: the user has been told to fix its name,
 	// and reporting the intended field as missing, or a one-of as unset, would say it twice.
 	for name, key := range meant {
-		if p := joinPath(path, name); seen[name] == nil {
+		if p := joinPath(path, name); keyNamed(seen, name) == nil {
 			d.src.set(p, d.pos(key))
 			d.src.markInvalid(p)
 		}
@@ -154,7 +163,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, envel
 		if !f.required || d.src.has(joinPath(path, f.name)) {
 			continue
 		}
-		if key, ok := seen[f.name]; ok {
+		if key := keyNamed(seen, f.name); key != nil {
 			d.report(key, path, "field %q is empty; it is required", f.name)
 		} else {
 			d.report(n, path, "missing required field %q", f.name)
@@ -163,13 +172,23 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, envel
 	return true
 }
 
+// keyNamed returns the key of keys named name, nil if there is none.
+func keyNamed(keys []*yaml.Node, name string) *yaml.Node {
+	for _, k := range keys {
+		if k.Value == name {
+			return k
+		}
+	}
+	return nil
+}
+
 func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) bool {
 	if n.Kind != yaml.SequenceNode {
 		return d.typeError(n, v.Type(), path)
 	}
 	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 	for i, item := range n.Content {
-		d.decode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
+		d.decode(item, s.Index(i), path+"["+strconv.Itoa(i)+"]")
 	}
 	v.Set(s)
 	return true
