@@ -301,9 +301,10 @@ func watchServedFiles(logger *slog.Logger, watcher *controller.Watcher, cfg *con
 }
 
 // watchSettle is how long the files must be quiet before a reload: long enough to take an
-// editor's save or a ConfigMap swap (a few events within microseconds) as one change, short
-// enough not to matter next to Envoy's own update time.
-const watchSettle = 25 * time.Millisecond
+// editor's save, a copy of a large file (a write event per chunk) or a ConfigMap swap (a few
+// events within microseconds) as one change. Every change waits it out before anything else
+// happens, so it is kept short: a route addition takes a few tens of milliseconds in all.
+const watchSettle = 10 * time.Millisecond
 
 // sourceID identifies the configuration files for the last known good configuration: their
 // absolute paths, so that a state directory shared by runs of different files never serves
