@@ -60,10 +60,11 @@ clean:
 
 # bench measures Portico against bare Envoy, nginx, HAProxy and Caddy on loopback and writes
 # bench/results.md and bench/propagation.svg (see bench/cmd/portico-bench). It installs missing
-# peers with apt and takes under 15 minutes on 2 cores; timing never fails it.
+# peers with apt and takes under 15 minutes on 2 cores; timing never fails it. BENCH_NOTE="..."
+# adds a remark to the results, such as other work running on the machine.
 .PHONY: bench
 bench:
 	@start=$$(date +%s%N); \
 	$(MAKE) --no-print-directory envoy build && \
 	bench/install-peers.sh && \
-	$(GO) run ./bench/cmd/portico-bench -portico $(BIN) -envoy $(ENVOY_BIN) -started $$start
+	$(GO) run ./bench/cmd/portico-bench -portico $(BIN) -envoy $(ENVOY_BIN) -started $$start -note "$(BENCH_NOTE)"

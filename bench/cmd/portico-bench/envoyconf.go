@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/portico-gw/portico/bench/workload"
+	"github.com/portico-gw/portico/config"
 )
 
 // staticRoute is one route of bare Envoy's hand-written configuration.
@@ -19,15 +21,19 @@ type staticVHost struct {
 	routes  []staticRoute
 }
 
-// envoyStaticConfig writes the bare-Envoy contender's configuration: the listener Portico would
-// build (HTTP connection manager, AUTO codec, router, no access log) with the routes inline and
-// STATIC clusters, so the comparison isolates what Portico adds.
+// envoyStaticConfig writes the bare-Envoy contender's configuration: the listener Portico builds
+// for the same Gateway (HTTP connection manager, AUTO codec, router, no access log, and the
+// edge hardening Portico applies by default, from config's own defaults so the two cannot
+// drift apart) with the routes inline and STATIC clusters, so the comparison isolates what
+// Portico adds rather than what its safe defaults cost.
 func envoyStaticConfig(listenPort int, vhosts []staticVHost, clusters map[string]int) []byte {
+	h := (*config.GatewayOptions)(nil).Resolved()
 	var b strings.Builder
 	fmt.Fprintf(&b, `static_resources:
   listeners:
   - name: bench
     address: {socket_address: {address: 127.0.0.1, port_value: %d}}
+    per_connection_buffer_limit_bytes: %d
     filter_chains:
     - filters:
       - name: envoy.filters.network.http_connection_manager
@@ -35,6 +41,14 @@ func envoyStaticConfig(listenPort int, vhosts []staticVHost, clusters map[string
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
           stat_prefix: bench
           codec_type: AUTO
+          use_remote_address: %t
+          normalize_path: %t
+          merge_slashes: %t
+          path_with_escaped_slashes_action: %s
+          common_http_protocol_options: {idle_timeout: %s, headers_with_underscores_action: %s}
+          http2_protocol_options: {max_concurrent_streams: %d, initial_stream_window_size: %d, initial_connection_window_size: %d}
+          stream_idle_timeout: %s
+          request_headers_timeout: %s
           http_filters:
           - name: envoy.filters.http.router
             typed_config:
@@ -42,7 +56,10 @@ func envoyStaticConfig(listenPort int, vhosts []staticVHost, clusters map[string
           route_config:
             name: bench
             virtual_hosts:
-`, listenPort)
+`, listenPort, h.PerConnectionBufferLimitBytes, *h.UseRemoteAddress, *h.NormalizePath, *h.MergeSlashes, h.EscapedSlashesAction,
+		envoyDuration(h.IdleTimeout), h.HeadersWithUnderscoresAction,
+		h.HTTP2.MaxConcurrentStreams, h.HTTP2.InitialStreamWindowSize, h.HTTP2.InitialConnectionWindowSize,
+		envoyDuration(h.StreamIdleTimeout), envoyDuration(h.RequestHeadersTimeout))
 	for _, vh := range vhosts {
 		fmt.Fprintf(&b, "            - name: %s\n              domains: [%s]\n              routes:\n", vh.name, quoteJoin(vh.domains))
 		for _, r := range vh.routes {
@@ -72,6 +89,13 @@ func envoyStaticConfig(listenPort int, vhosts []staticVHost, clusters map[string
 `, n, n, clusters[n])
 	}
 	return []byte(b.String())
+}
+
+// envoyDuration writes a Go duration ("5m0s", always valid here: config's own defaults) in
+// Envoy's seconds form ("300s").
+func envoyDuration(d string) string {
+	parsed, _ := time.ParseDuration(d)
+	return fmt.Sprintf("%gs", parsed.Seconds())
 }
 
 func quoteJoin(list []string) string {

@@ -76,12 +76,12 @@ type goBench struct {
 
 var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([0-9.]+) ns/op(?:.*?\s([0-9.]+) B/op\s+([0-9.]+) allocs/op)?`)
 
-// goBenchmarks runs the config and translator benchmarks as compiled test binaries, then
+// goBenchmarks runs the config, translator and controller benchmarks as compiled test binaries, then
 // profiles decode + validate + translate of 10k routes and returns pprof's top functions.
 func goBenchmarks(ctx context.Context, e *env) ([]goBench, string, error) {
 	var all []goBench
 	var profile string
-	for _, pkg := range []string{"config", "translator"} {
+	for _, pkg := range []string{"config", "translator", "controller"} {
 		bin := filepath.Join(e.scratch, pkg+".test")
 		build := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, "./"+pkg)
 		build.Dir = e.repo

@@ -45,6 +45,9 @@ type options struct {
 	duration    time.Duration
 	out, svg    string
 	started     time.Time
+	// note is what the person running the benchmark knows about the run, such as other work
+	// on the machine; it is printed with the machine's description.
+	note string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -64,6 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.startupRuns, "startup-runs", 7, "startup runs per contender")
 	fs.IntVar(&o.rounds, "rounds", 4, "data-plane rounds")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "length of each data-plane run")
+	fs.StringVar(&o.note, "note", "", "a remark printed with the machine's description, such as other work running on it")
 	fs.Int64Var(&startedNS, "started", 0, "when `make bench` started, in Unix nanoseconds (default: now)")
 	if err := fs.Parse(args); err != nil {
 		return 2

@@ -69,3 +69,26 @@ func TestPercentileIsNearestRank(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitAddition pins the portico log lines an addition's breakdown is read from: the first
+// generation pushed after the file was written, and Envoy's ACK of that generation only.
+func TestSplitAddition(t *testing.T) {
+	written := time.Date(2026, 11, 22, 2, 4, 21, 986_400_000, time.UTC)
+	log := `time=2026-11-22T02:04:20.724Z level=INFO msg="pushed xds generation" generation=1 rollback_of=0 listeners=1
+time=2026-11-22T02:04:20.957Z level=DEBUG msg="envoy applied xds generation" generation=1
+time=2026-11-22T02:04:21.986Z level=DEBUG msg="config file event" event="CREATE \"conf/add-1.yaml\""
+time=2026-11-22T02:04:22.103Z level=DEBUG msg="configuration built" files=3 decoded=1
+time=2026-11-22T02:04:22.103Z level=INFO msg="pushed xds generation" generation=12 rollback_of=0 listeners=1
+time=2026-11-22T02:04:22.150Z level=DEBUG msg="envoy applied xds generation" generation=1
+time=2026-11-22T02:04:22.178Z level=DEBUG msg="envoy applied xds generation" generation=12
+time=2026-11-22T02:04:22.190Z level=INFO msg="pushed xds generation" generation=13 rollback_of=0 listeners=1
+`
+	got, ok := splitAddition(written, 200*time.Millisecond, log)
+	want := additionSteps{Portico: 116600 * time.Microsecond, Envoy: 75 * time.Millisecond, Rest: 8400 * time.Microsecond}
+	if !ok || got != want {
+		t.Errorf("splitAddition = %+v, %t; want %+v", got, ok, want)
+	}
+	if _, ok := splitAddition(written, time.Second, strings.Split(log, "\n")[4]); ok {
+		t.Error("split without Envoy's ACK")
+	}
+}

@@ -17,9 +17,11 @@ import (
 
 // propagationResult is what one route count measured.
 type propagationResult struct {
-	Routes      int
-	Startup     time.Duration   // portico start to the last configured route answering 200
-	Additions   []time.Duration // file written to new route answering 200
+	Routes    int
+	Startup   time.Duration   // portico start to the last configured route answering 200
+	Additions []time.Duration // file written to new route answering 200
+	// AddSteps splits each addition, where portico's debug log shows its push and Envoy's ACK.
+	AddSteps    []additionSteps
 	AddLoad     loadCount       // unrelated route, while routes were added
 	Edits       []time.Duration // file written to the edited route answering from the new upstream
 	EditLoad    loadCount       // the edited route, while it was edited
@@ -71,7 +73,7 @@ func measurePropagation(ctx context.Context, e *env, n, changes int) (*propagati
 	}
 
 	p, err := startProc("portico", nil, e.portico, "run", "-c", cfgDir, "--envoy-path", e.envoy,
-		"--state-dir", filepath.Join(root, "state"), "--concurrency", "1", "--log-level", "warn")
+		"--state-dir", filepath.Join(root, "state"), "--concurrency", "1", "--log-level", "debug")
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +129,9 @@ func measurePropagation(ctx context.Context, e *env, n, changes int) (*propagati
 			return nil, fail(fmt.Sprintf("addition %d (%s)", k, last), err)
 		}
 		res.Additions = append(res.Additions, d)
+		if st, ok := splitAddition(t0, d, p.out.all()); ok {
+			res.AddSteps = append(res.AddSteps, st)
+		}
 	}
 	res.AddLoad = stopLoad()
 	if res.PorticoRSS, err = rssKiB(p.cmd.Process.Pid); err != nil {
@@ -212,4 +217,60 @@ func envoyPID(stateDir string) (int, error) {
 		return 0, err
 	}
 	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+// additionSteps is where one route addition's time went.
+type additionSteps struct {
+	// Portico is from the file's rename to the push: the watcher's settle time, reading the
+	// files, decoding the changed one, validating and translating all, checking the resources.
+	Portico time.Duration
+	// Envoy is from the push to Envoy's ACK of every type: sending the route configuration and
+	// Envoy rebuilding it with all N routes.
+	Envoy time.Duration
+	// Rest is from the ACK to the first 200: the 1 ms poll and the worker thread taking the
+	// new routes.
+	Rest time.Duration
+}
+
+// splitAddition finds, in portico's debug log, the first generation pushed after written and
+// Envoy's ACK of it. Log times have millisecond resolution.
+func splitAddition(written time.Time, total time.Duration, log string) (additionSteps, bool) {
+	var pushed, applied time.Time
+	gen := ""
+	for _, line := range strings.Split(log, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		ts, ok := strings.CutPrefix(f[0], "time=")
+		if !ok {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil || t.Before(written.Truncate(time.Millisecond)) {
+			continue
+		}
+		switch {
+		case gen == "" && strings.Contains(line, `msg="pushed xds generation"`):
+			gen, pushed = logValue(line, "generation"), t
+		case gen != "" && strings.Contains(line, `msg="envoy applied xds generation"`) && logValue(line, "generation") == gen:
+			applied = t
+		}
+	}
+	if gen == "" || applied.IsZero() {
+		return additionSteps{}, false
+	}
+	st := additionSteps{Portico: max(pushed.Sub(written), 0), Envoy: applied.Sub(pushed)}
+	st.Rest = max(total-st.Portico-st.Envoy, 0)
+	return st, true
+}
+
+// logValue returns the value of key=value in a slog text line, "" if it is not there.
+func logValue(line, key string) string {
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			return v
+		}
+	}
+	return ""
 }

@@ -174,6 +174,9 @@ func (r *results) markdown(svgName string) string {
 	for _, v := range r.Machine.Versions {
 		fmt.Fprintf(&b, "- %s: %s\n", v[0], v[1])
 	}
+	if o.note != "" {
+		fmt.Fprintf(&b, "\n**Note on this run:** %s\n", o.note)
+	}
 	b.WriteString("\n## Targets\n\n")
 	b.WriteString(r.summaryTable())
 
@@ -217,11 +220,31 @@ func (r *results) markdown(svgName string) string {
 			ms(percentile(p.Additions, 50)), ms(percentile(p.Additions, 99)), ms(percentile(p.Edits, 50)), ms(percentile(p.Edits, 99)),
 			p.AddLoad.Non2xx, p.AddLoad.Errors, p.AddLoad.Total, p.EditLoad.Non2xx, p.EditLoad.Errors, p.EditLoad.Total)
 	}
+	b.WriteString("\nWhere an addition's time goes, medians of the additions whose push and ACK portico's debug log shows " +
+		"(log times have millisecond resolution). Portico: from the file's rename to the push (the watcher's 10 ms settle time, " +
+		"reading the files, decoding the changed one, validating and translating the whole set, checking the resources). " +
+		"Envoy: from the push to Envoy's ACK of every type (receiving the Gateway's route configuration and rebuilding it " +
+		"with all N routes). Rest: from the ACK to the first 200 (the 1 ms poll; the worker thread taking the new routes).\n\n" +
+		"| routes | portico | Envoy | rest | samples |\n|---|---|---|---|---|\n")
+	for _, p := range r.Propagation {
+		if p.Unavailable != "" || len(p.AddSteps) == 0 {
+			continue
+		}
+		var pt, en, rest []time.Duration
+		for _, st := range p.AddSteps {
+			pt, en, rest = append(pt, st.Portico), append(en, st.Envoy), append(rest, st.Rest)
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %d |\n", p.Routes, ms(percentile(pt, 50)), ms(percentile(en, 50)), ms(percentile(rest, 50)), len(p.AddSteps))
+	}
 	fmt.Fprintf(&b, "\n![propagation time vs route count](%s)\n", svgName)
 
-	b.WriteString("\n## 3. Translation and control-plane cost\n\n`go test -bench . -benchmem` in config and translator; the YAML is generated in the " +
-		"benchmark (bench/workload, 1000 routes per VirtualService). Parse = decode + validate; Pipeline = decode + validate + translate, " +
-		"what every reload pays before the xDS push.\n\n| benchmark | time/op | memory/op | allocs/op |\n|---|---|---|---|\n")
+	b.WriteString("\n## 3. Translation and control-plane cost\n\n`go test -bench . -benchmem` in config, translator and controller; the YAML is " +
+		"generated in the benchmark (bench/workload, 1000 routes per VirtualService). Parse = decode + validate; Pipeline = decode + " +
+		"validate + translate of the whole configuration from its bytes, what portico pays at start. A reload decodes only the files " +
+		"whose content changed (config.DecodeCache) and still validates and translates the whole set: controller.Reload is one route " +
+		"addition at N routes as the propagation benchmark causes it (the files read again with one new file, built against the " +
+		"served configuration, checked, and pushed to a real xDS server), all of portico's share of an addition but the settle " +
+		"time.\n\n| benchmark | time/op | memory/op | allocs/op |\n|---|---|---|---|\n")
 	for _, g := range r.GoBench {
 		fmt.Fprintf(&b, "| %s | %s | %.1f MB | %.0f |\n", g.Name, ms(time.Duration(g.NsPerOp)), g.BPerOp/1e6, g.Alloc)
 	}
@@ -232,10 +255,11 @@ func (r *results) markdown(svgName string) string {
 		}
 	}
 	if p, pl := r.prop(10000), r.benchOK("translator.Pipeline/routes=10000"); p != nil && pl != nil && p.PorticoRSS > 2*p.EnvoyRSS {
-		fmt.Fprintf(&b, "\nAt 10k routes portico holds %.1fx Envoy's memory. Each of the %d reloads before this reading "+
-			"decodes every file again (%.0f MB allocated per reload, Pipeline above), and RSS includes heap the Go runtime has "+
-			"not yet returned to the system. Decoding only changed files, and a soft memory limit (GOMEMLIMIT) set by "+
-			"portico, would bound it; a heap profile of a long-running portico would show what is retained.\n",
+		fmt.Fprintf(&b, "\nAt 10k routes portico holds %.1fx Envoy's memory. It keeps the served configuration, the decoded "+
+			"documents of every file (the decode cache), the translated and checked resources and the xDS cache's snapshot, and "+
+			"each of the %d reloads before this reading allocated afresh for validation, translation and the push (the whole "+
+			"configuration's first load allocates %.0f MB, Pipeline above); RSS includes heap the Go runtime has not yet "+
+			"returned to the system. A heap profile of a long-running portico would show what is retained.\n",
 			float64(p.PorticoRSS)/float64(p.EnvoyRSS), len(p.Additions)+1, pl.BPerOp/1e6)
 	}
 
@@ -243,7 +267,14 @@ func (r *results) markdown(svgName string) string {
 		fmt.Fprintf(&b, "\n## 4. Data plane\n\nOne Go backend; every proxy has one worker (Envoy `--concurrency 1`, nginx `worker_processes 1`, "+
 			"HAProxy `nbthread 1`, Caddy `GOMAXPROCS=1`), keep-alive to the backend and no access log. HTTP/1.1: `wrk -t1 -c32 --latency`; "+
 			"h2c with prior knowledge: `h2load -t1 -c4 -m8` (32 streams in flight). %d rounds of %s per contender, order reversed each round, "+
-			"after a 1 s warm-up each; medians of the rounds. Ratios are to bare Envoy.\n\n", o.rounds, o.duration)
+			"after a 1 s warm-up each; medians of the rounds. Ratios are to bare Envoy.\n\n"+
+			"Bare Envoy runs the listener Portico generates for the same Gateway, so the ratio measures what Portico adds, not "+
+			"what its safe defaults cost: the same connection manager settings (use_remote_address, normalize_path, "+
+			"merge_slashes, path_with_escaped_slashes_action, headers_with_underscores_action, request headers, stream idle and "+
+			"idle timeouts, the HTTP/2 stream limit and windows, the 32 KiB per-connection buffer limit, taken from config's "+
+			"defaults) and the router as the only HTTP filter. The differences left: Portico's cluster is EDS (its endpoints "+
+			"come over xDS) where bare Envoy's is STATIC, its route carries a name, and its listener lists the WebSocket upgrade "+
+			"(disabled). nginx, HAProxy and Caddy run their own defaults.\n\n", o.rounds, o.duration)
 		b.WriteString("| HTTP/1.1 | req/s | vs bare Envoy | p50 | p99 | non-2xx/errors |\n|---|---|---|---|---|---|\n")
 		base := medianOf(dp.H1["envoy"], rps)
 		for _, n := range dp.Order {
@@ -273,6 +304,19 @@ func (r *results) markdown(svgName string) string {
 			fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %d |\n", n, medianOf(runs, rps), ratio(medianOf(runs, rps), base),
 				ms(time.Duration(medianOf(runs, func(l loadResult) float64 { return float64(l.Mean) }))), bad)
 		}
+		b.WriteString("\nEach round's req/s, in the order the rounds ran, for the two contenders the target compares:\n\n")
+		for _, proto := range []struct {
+			name string
+			runs map[string][]loadResult
+		}{{"HTTP/1.1", dp.H1}, {"h2c", dp.H2}} {
+			for _, n := range []string{"envoy", "portico"} {
+				var rounds []string
+				for _, l := range proto.runs[n] {
+					rounds = append(rounds, fmt.Sprintf("%.0f", l.RPS))
+				}
+				fmt.Fprintf(&b, "- %s %s: %s\n", proto.name, n, strings.Join(rounds, ", "))
+			}
+		}
 		if len(dp.Notes) > 0 {
 			b.WriteString("\nNot measured:\n\n")
 			keys := make([]string, 0, len(dp.Notes))
@@ -288,9 +332,9 @@ func (r *results) markdown(svgName string) string {
 	b.WriteString(r.analysis())
 	if r.Profile != "" {
 		b.WriteString("\n## CPU profile: decode + validate + translate of 10k routes\n\nTop functions (flat) of translator's " +
-			"Pipeline/routes=10000 benchmark (`go tool pprof -top`): the work portico does on every reload before the push. " +
+			"Pipeline/routes=10000 benchmark (`go tool pprof -top`): the work portico does on the whole configuration before the first push. " +
 			"It is in-process rather than a profile of the running binary because portico exposes no pprof endpoint; " +
-			"the reload path it runs is the same code.\n\n```\n")
+			"a start runs the same code.\n\n```\n")
 		b.WriteString(trimProfile(r.Profile))
 		b.WriteString("```\n")
 	}
@@ -350,19 +394,20 @@ func (r *results) analysis() string {
 func explain(name string) string {
 	switch {
 	case strings.HasPrefix(name, "route addition"):
-		return "A change waits out the file watcher's 25 ms settle period; the reload then re-reads, re-decodes and " +
-			"re-validates every file (YAML decoding of the unchanged files is the largest share of a reload's CPU: profile " +
-			"`go test -bench BenchmarkReload -cpuprofile` in controller), translates, checks and copies the resources twice " +
-			"(xds.Check in controller.Build, then xds.Server.Push), and pushes the whole RouteConfiguration, which Envoy " +
-			"rebuilds with all N routes (per-route statistics, which doubled this time, are only kept for named routes; the " +
-			"benchmark's routes are unnamed). A route-only change is one push, without make-before-break steps. Fixes, in " +
-			"order of effect: keep decoded documents per file keyed by content hash so only the changed file is decoded; " +
-			"check and copy the resources once; split the RDS resource per VirtualService (VHDS or one route configuration " +
-			"per listener group) so Envoy rebuilds only what changed."
+		return "Section 2's second table splits an addition. Portico's share is the watcher's 10 ms settle time and one " +
+			"reload: it decodes only the changed file but validates and translates the whole configuration and checks the " +
+			"Gateway's whole route configuration (controller.Reload in section 3). Envoy's share is receiving the Gateway's " +
+			"one route configuration and rebuilding it with all N routes, which grows with N. Fixes, in order of effect: " +
+			"split the route configuration so Envoy rebuilds only the changed VirtualService's part (scoped RDS keyed by the " +
+			"Host header, or VHDS, which needs delta xDS); validate and translate incrementally, only the changed " +
+			"VirtualService and what refers to it."
 	case strings.HasPrefix(name, "decode"):
-		return "Translation itself is well inside the budget; decode and validation are not. The profile below shows YAML " +
-			"parsing with position tracking and the decoder's allocations at the top. Cache decoded documents per unchanged " +
-			"file, so a reload decodes only what changed."
+		return "This is the whole configuration decoded, validated and translated from its bytes: what a start pays. A " +
+			"reload decodes only the changed files (controller.Reload in section 3). Translation is well inside the " +
+			"budget; the profile below shows YAML parsing (yaml.v3 building position-carrying nodes) as about half of the " +
+			"time, then the strict decoder's and validation's field-path bookkeeping and the garbage collector. Fixes: " +
+			"decode the documents of a file, and the files, in parallel (the documents are independent until validation); " +
+			"key the decoder's field positions by node instead of by path string."
 	case strings.HasPrefix(name, "translate"):
 		return "See the profile below for the hot functions in translation."
 	case strings.HasPrefix(name, "startup"):
@@ -377,10 +422,13 @@ func explain(name string) string {
 		return "Some requests failed while routes changed: see the propagation table for where. A route or cluster change " +
 			"that replaces a resource Envoy is using (instead of updating it in place) drains its connections."
 	case strings.HasPrefix(name, "data plane"):
-		return "Portico and bare Envoy run the same binary with the same concurrency, so a gap here is either noise on a " +
-			"shared two-core machine or configuration Portico adds (EDS instead of STATIC endpoints, stat names, and the " +
-			"fault and CORS filters every listener carries so that enabling them never touches the listener); rerun to see " +
-			"if it persists, then try leaving those filters out of listeners that no route uses them on."
+		return "Portico and bare Envoy run the same binary with the same concurrency and, since this run, the same " +
+			"connection manager settings and HTTP filters (section 4); Portico's listener carries the fault, CORS, rate " +
+			"limit and security filters only when something it serves uses them. What remains differs in configuration " +
+			"that does no per-request work (EDS instead of STATIC endpoints, a route name, a disabled WebSocket upgrade), " +
+			"so a gap of a few percent is within the spread of rounds on a shared two-core machine where the load " +
+			"generator, the proxy and the backend compete for the cores: compare the rounds listed under section 4's " +
+			"tables, and rerun on a quiet machine before looking for a cause in the configuration."
 	}
 	return ""
 }
