@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -20,18 +19,11 @@ import (
 // credentials and the query string, one per line.
 func echoBackend(t *testing.T) *backend {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return namedBackend(t, "api", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "identity=%s\napikey=%s\nauthorization=%s\nquery=%s\n",
 			strings.Join(r.Header.Values("x-portico-identity"), ","), r.Header.Get("x-api-key"),
 			r.Header.Get("authorization"), r.URL.RawQuery)
-	})}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return &backend{name: "api", addr: l.Addr().(*net.TCPAddr)}
+	})
 }
 
 // authResponse is one answer through the gateway.

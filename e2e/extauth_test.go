@@ -89,18 +89,11 @@ func startHTTPAuthz(t *testing.T) (port int, stop func()) {
 // authzHeaderEcho answers with the headers the authorization servers may add.
 func authzHeaderEcho(t *testing.T) *backend {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return namedBackend(t, "api", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "x-authz-user=%s x-user=%s x-not-forwarded=%s failure-mode-allowed=%s",
 			r.Header.Get("x-authz-user"), r.Header.Get("x-user"), r.Header.Get("x-not-forwarded"),
 			r.Header.Get("x-envoy-auth-failure-mode-allowed"))
-	})}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return &backend{name: "api", addr: l.Addr().(*net.TCPAddr)}
+	})
 }
 
 func extAuthConfig(grpcPort, httpPort int) string {

@@ -155,16 +155,9 @@ type backend struct {
 
 func newBackend(t *testing.T, name string) *backend {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return namedBackend(t, name, func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s %s", name, r.URL.Path)
-	})}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return &backend{name: name, addr: l.Addr().(*net.TCPAddr)}
+	})
 }
 
 // upstreamYAML declares an Upstream named after the backend.
@@ -246,4 +239,10 @@ func processGone(pid int) bool {
 	}
 	fields := strings.Fields(string(b))
 	return len(fields) > 2 && fields[2] == "Z"
+}
+
+// namedBackend serves h on a loopback port (serveBackend) as the backend name.
+func namedBackend(t *testing.T, name string, h http.HandlerFunc) *backend {
+	t.Helper()
+	return &backend{name: name, addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: serveBackend(t, h)}}
 }

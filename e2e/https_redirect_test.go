@@ -18,16 +18,9 @@ import (
 // uriBackend answers every request with its request URI: path and query as received.
 func uriBackend(t *testing.T, name string) *backend {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return namedBackend(t, name, func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, r.URL.RequestURI())
-	})}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return &backend{name: name, addr: l.Addr().(*net.TCPAddr)}
+	})
 }
 
 // TestHTTPSRedirect checks both one-line redirects through the real Envoy: an HTTP Gateway

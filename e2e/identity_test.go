@@ -131,15 +131,8 @@ spec:
 // reached the upstream.
 func identityEcho(t *testing.T) *backend {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return namedBackend(t, "api", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "server=%s upstream=%s", r.Header.Get("x-witnessed-identity"),
 			strings.Join(r.Header.Values("x-portico-identity"), ","))
-	})}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return &backend{name: "api", addr: l.Addr().(*net.TCPAddr)}
+	})
 }

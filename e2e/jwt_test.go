@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -133,36 +132,22 @@ func claims(iss, aud string, extra map[string]any) map[string]any {
 // matter to JWT: the claim headers and whether a token came along.
 func headerEcho(t *testing.T, name string) *backend {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return namedBackend(t, name, func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s %s user=%q auth=%q", name, r.URL.Path, r.Header.Values("x-user"), r.Header.Get("authorization"))
-	})}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return &backend{name: name, addr: l.Addr().(*net.TCPAddr)}
+	})
 }
 
 // jwksServer serves a JWKS at /jwks.json, the way an identity provider does.
 func jwksServer(t *testing.T, name string, set []byte) *backend {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return namedBackend(t, name, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/jwks.json" {
 			http.NotFound(w, r)
 			return
 		}
 		w.Header().Set("content-type", "application/json")
 		w.Write(set)
-	})}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return &backend{name: name, addr: l.Addr().(*net.TCPAddr)}
+	})
 }
 
 // sendTo is send with a Host header; headers are "Name: value" pairs, and a name may repeat.

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"path/filepath"
 	"testing"
@@ -19,16 +18,9 @@ func TestJWTTokenRemoval(t *testing.T) {
 	dir := t.TempDir()
 	signer := newECSigner(t, "ec-1")
 	writeFile(t, filepath.Join(dir, "jwks.json"), string(jwks(t, signer)))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	api := namedBackend(t, "api", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "auth=%q query=%q cookie=%q", r.Header.Get("authorization"), r.URL.RawQuery, r.Header.Get("cookie"))
-	})}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	api := &backend{name: "api", addr: l.Addr().(*net.TCPAddr)}
+	})
 	port := envoytest.FreePort(t)
 	cfg := filepath.Join(dir, "portico.yaml")
 	writeFile(t, cfg, gatewayYAML(port)+`---

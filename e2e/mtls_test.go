@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,20 +19,13 @@ import (
 // "none" when there was none.
 func xfccBackend(t *testing.T) *backend {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return namedBackend(t, "identity", func(w http.ResponseWriter, r *http.Request) {
 		values := r.Header.Values("X-Forwarded-Client-Cert")
 		if len(values) == 0 {
 			values = []string{"none"}
 		}
 		fmt.Fprint(w, strings.Join(values, "\n"))
-	})}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return &backend{name: "identity", addr: l.Addr().(*net.TCPAddr)}
+	})
 }
 
 // TestMutualTLS runs a Gateway that requires client certificates (with SAN matchers), one that
