@@ -124,10 +124,14 @@ func (s *Supervisor) args(epoch int, settings Settings) []string {
 		"-l", settings.LogLevel,
 		"--log-format", envoyLogFormat,
 		// Hot restart: every epoch shares the base id, which names the shared memory and the
-		// abstract domain socket the epochs talk over. It is derived from the run directory, so
-		// two Porticos with different state directories never meet there.
+		// domain sockets the epochs talk over. It is derived from the run directory, so two
+		// Porticos with different state directories never meet there.
 		"--base-id", strconv.FormatUint(uint64(s.opts.BaseID), 10),
 		"--restart-epoch", strconv.Itoa(epoch),
+		// The sockets are files, owner-only in an owner-only directory, rather than Envoy's
+		// default abstract sockets, which any local user could connect to.
+		"--socket-path", filepath.Join(s.opts.SocketDir, hotRestartSocketName),
+		"--socket-mode", "600",
 		// A parent that has gone (it crashed, or was killed) must not stop the new epoch from
 		// starting: it then binds its listeners itself.
 		"--skip-hot-restart-on-no-parent",

@@ -22,7 +22,7 @@ func (s *Supervisor) killStale() error {
 
 // KillStale ends an Envoy that an earlier run in runDir left behind, as after a crash of the
 // machine or a kill that Pdeathsig did not cover. Such an Envoy holds the gateway's ports and the
-// hot restart socket of this run directory, so the new one could not start. The pid file alone
+// hot restart shared memory of this run directory's base id, so the new one could not start. The pid file alone
 // is not trusted, since pids are reused: the process must be an envoy started with "-c
 // bootstrapPath". Run calls it; callers that check ports before Run call it first.
 func KillStale(log *slog.Logger, runDir, bootstrapPath string) error {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portico-gw/portico/internal/unixsock"
 )
 
 // Options configures a Supervisor. Zero durations and counts take the defaults documented on
@@ -29,9 +31,15 @@ type Options struct {
 	// KeepRuns are kept and older ones removed. Defaults RunDir/runs and 5.
 	RunsDir  string
 	KeepRuns int
-	// BaseID is Envoy's --base-id, which names the shared memory and domain socket of hot
+	// BaseID is Envoy's --base-id, which names the shared memory and domain sockets of hot
 	// restart; Envoys sharing one would collide. Default: derived from RunDir's absolute path.
 	BaseID uint32
+	// SocketDir holds the Unix sockets the Envoys of a hot restart talk over (Envoy's
+	// --socket-path), mode 0600 in this directory, which Run makes 0700. Filesystem sockets,
+	// unlike Envoy's default abstract ones, have permissions, so other local users cannot
+	// connect to them. Default RunDir; its socket paths must fit in sun_path
+	// (HotRestartSocketPathLen).
+	SocketDir string
 	// Concurrency is Envoy's worker thread count (--concurrency); 0 leaves Envoy's default of
 	// one worker per hardware thread.
 	Concurrency int
@@ -85,6 +93,9 @@ func (o Options) withDefaults() Options {
 	if o.KeepRuns <= 0 {
 		o.KeepRuns = 5
 	}
+	if o.SocketDir == "" {
+		o.SocketDir = o.RunDir
+	}
 	if o.BaseID == 0 && o.RunDir != "" {
 		o.BaseID = baseIDFor(o.RunDir)
 	}
@@ -99,8 +110,8 @@ func (o Options) withDefaults() Options {
 }
 
 // baseIDFor derives a hot restart base id from a run directory. Envoy multiplies the base id by
-// ten to leave room for epochs, so it stays well inside a uint32; 0, Envoy's default that any
-// other Envoy on the host may be using, is never chosen.
+// ten to leave room for epochs, so it stays below maxBaseID; 0, Envoy's default that any other
+// Envoy on the host may be using, is never chosen.
 func baseIDFor(runDir string) uint32 {
 	if abs, err := filepath.Abs(runDir); err == nil {
 		runDir = abs
@@ -110,8 +121,24 @@ func baseIDFor(runDir string) uint32 {
 	return 1 + h.Sum32()%maxBaseID
 }
 
-// maxBaseID keeps base id times ten plus the epoch within a uint32.
-const maxBaseID = 400_000_000
+// maxBaseID keeps base id times ten plus the epoch within an int32: Envoy computes the number
+// in its hot restart socket names that way, and a larger base id makes it wrap around to a
+// twenty-digit number, which leaves less of sun_path for the directory.
+const maxBaseID = 214_748_364
+
+// hotRestartSocketName is the --socket-path Envoy is given, in SocketDir. Envoy names each hot
+// restart socket after it, adding a role and a number: envoy-hr_parent_70, envoy-hr_udp_child_71.
+const hotRestartSocketName = "envoy-hr"
+
+// longestHotRestartSuffix is the longest suffix Envoy adds: the longest role, and base id times
+// ten plus the epoch (at most ten digits, see maxBaseID).
+const longestHotRestartSuffix = "_udp_parent_2147483647"
+
+// HotRestartSocketPathLen is the length of the longest hot restart socket path Envoy creates in
+// dir, to be checked against the kernel's sun_path limit.
+func HotRestartSocketPathLen(dir string) int {
+	return len(filepath.Join(dir, hotRestartSocketName)) + len(longestHotRestartSuffix)
+}
 
 func (o Options) validate() error {
 	var errs []error
@@ -126,6 +153,13 @@ func (o Options) validate() error {
 	}
 	if o.Concurrency < 0 {
 		errs = append(errs, fmt.Errorf("concurrency %d is negative", o.Concurrency))
+	}
+	if o.BaseID > maxBaseID {
+		errs = append(errs, fmt.Errorf("base id %d is above %d, which Envoy's hot restart cannot number", o.BaseID, maxBaseID))
+	}
+	if n := HotRestartSocketPathLen(o.SocketDir); o.SocketDir != "" && n > unixsock.MaxPath {
+		// Envoy would cut the names short, and the parent's and the child's could meet.
+		errs = append(errs, fmt.Errorf("hot restart socket directory %s is too long: its sockets' paths would be %d bytes, the limit is %d", o.SocketDir, n, unixsock.MaxPath))
 	}
 	return errors.Join(errs...)
 }
@@ -190,6 +224,9 @@ func (s *Supervisor) Run(ctx context.Context) (err error) {
 	}
 	if err := os.MkdirAll(s.opts.RunDir, 0o700); err != nil {
 		return fmt.Errorf("create run directory: %w", err)
+	}
+	if err := unixsock.PrivateDir(s.opts.SocketDir); err != nil {
+		return fmt.Errorf("hot restart sockets: %w", err)
 	}
 	if err := s.killStale(); err != nil {
 		return err

@@ -192,10 +192,18 @@ func (rs *runningSupervisor) waitReady(t *testing.T) {
 
 // testOptions returns Options for a real Envoy with one worker in a fresh run directory.
 func testOptions(t *testing.T, bootstrap string) Options {
+	// Hot restart sockets need a path short enough for sun_path, which a subtest's TempDir
+	// may not be.
+	sockets, err := os.MkdirTemp("", "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockets) })
 	return Options{
 		EnvoyPath:     envoytest.Binary(t),
 		BootstrapPath: bootstrap,
 		RunDir:        filepath.Join(t.TempDir(), "run"),
+		SocketDir:     sockets,
 		Concurrency:   1,
 	}
 }

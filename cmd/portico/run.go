@@ -20,6 +20,7 @@ import (
 	"github.com/portico-gw/portico/config"
 	"github.com/portico-gw/portico/controller"
 	bootstrap "github.com/portico-gw/portico/envoy-bootstrap"
+	"github.com/portico-gw/portico/internal/unixsock"
 	"github.com/portico-gw/portico/metrics"
 	"github.com/portico-gw/portico/supervisor"
 	"github.com/portico-gw/portico/xds"
@@ -228,6 +229,7 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 		EnvoyPath:     envoy.Path,
 		BootstrapPath: bsPath,
 		RunDir:        runDir,
+		SocketDir:     sockDir,
 		RunsDir:       filepath.Join(stateDir, "runs"),
 		Concurrency:   settings.Concurrency,
 		LogLevel:      settings.LogLevel,
@@ -409,10 +411,11 @@ func resolveStateDir(flag string) (string, error) {
 // with room to spare.
 const maxSocketPath = 100
 
-// socketDir returns the directory for portico's Unix sockets: the run directory when its paths
-// fit in sun_path, else a fresh 0700 directory under the system temp dir, removed on exit.
+// socketDir returns the directory for portico's Unix sockets (and Envoy's hot restart sockets):
+// the run directory when their paths fit in sun_path, else a fresh 0700 directory under the
+// system temp dir, removed on exit.
 func socketDir(runDir string) (string, func(), error) {
-	if len(filepath.Join(runDir, "xds.sock")) < maxSocketPath {
+	if len(filepath.Join(runDir, "xds.sock")) < maxSocketPath && supervisor.HotRestartSocketPathLen(runDir) <= unixsock.MaxPath {
 		return runDir, func() {}, nil
 	}
 	dir, err := os.MkdirTemp("", "portico-")

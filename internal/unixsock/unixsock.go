@@ -23,18 +23,8 @@ func Listen(socketPath string) (net.Listener, error) {
 	if len(socketPath) > MaxPath {
 		return nil, fmt.Errorf("socket path %q is %d bytes long; the limit is %d", socketPath, len(socketPath), MaxPath)
 	}
-	dir := filepath.Dir(socketPath)
-	switch fi, err := os.Stat(dir); {
-	case errors.Is(err, fs.ErrNotExist):
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("create socket directory: %w", err)
-		}
-	case err != nil:
-		return nil, fmt.Errorf("check socket directory: %w", err)
-	case fi.Mode().Perm()&0o077 != 0:
-		if err := os.Chmod(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("restrict socket directory %s to its owner: %w", dir, err)
-		}
+	if err := PrivateDir(filepath.Dir(socketPath)); err != nil {
+		return nil, err
 	}
 	if err := removeStale(socketPath); err != nil {
 		return nil, err
@@ -48,6 +38,25 @@ func Listen(socketPath string) (net.Listener, error) {
 		return nil, fmt.Errorf("restrict socket permissions: %w", err)
 	}
 	return l, nil
+}
+
+// PrivateDir makes dir a directory only its owner can enter: created 0700 when missing, and
+// restricted to 0700 when it exists with wider permissions. Sockets made in it by others (Envoy's
+// hot restart sockets) are then out of other users' reach whatever their own mode.
+func PrivateDir(dir string) error {
+	switch fi, err := os.Stat(dir); {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("create socket directory: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("check socket directory: %w", err)
+	case fi.Mode().Perm()&0o077 != 0:
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("restrict socket directory %s to its owner: %w", dir, err)
+		}
+	}
+	return nil
 }
 
 // removeStale removes a socket left behind by a process that died, but refuses to touch
