@@ -9,9 +9,12 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -169,10 +172,57 @@ func appendResources[T any](list, more []*T, copied bool) []*T {
 	return list
 }
 
+// parallelBytes is the size from which a file's documents are decoded in parallel: below it,
+// starting goroutines costs more than it saves.
+const parallelBytes = 64 << 10
+
 // decodeFile decodes every document of one file and applies the defaults, which depend on
-// nothing but the resource itself (and its file's directory). A YAML syntax error ends the
-// file: the parser cannot find the next document boundary reliably after one.
+// nothing but the resource itself (and its file's directory). A large file's documents are
+// decoded in parallel, in as many groups as there are processors: YAML parsing and decoding
+// are most of a large configuration's load, and documents are independent until validation.
 func decodeFile(filename string, data []byte) *fileDocs {
+	n := 1
+	if len(data) >= parallelBytes {
+		n = runtime.GOMAXPROCS(0)
+	}
+	return decodeGroups(filename, data, splitDocuments(data, n))
+}
+
+// decodeGroups decodes each group of documents on its own and joins the results in file order.
+func decodeGroups(filename string, data []byte, groups []docGroup) *fileDocs {
+	if len(groups) == 1 {
+		return decodeStream(filename, data, 0)
+	}
+	parts := make([]*fileDocs, len(groups))
+	var wg sync.WaitGroup
+	for i, g := range groups {
+		wg.Go(func() { parts[i] = decodeStream(filename, data[g.start:g.end], g.line-1) })
+	}
+	wg.Wait()
+	if slices.ContainsFunc(parts, func(p *fileDocs) bool { return p.syntaxError }) {
+		// An alias to an anchor of an earlier document (which yaml.v3 allows) is an error
+		// in a group of its own, and the error of a broken file must be the one reading it in
+		// one go reports: errors are rare, so read it again.
+		return decodeStream(filename, data, 0)
+	}
+	f := &fileDocs{}
+	for _, p := range parts {
+		f.cfg.Gateways = append(f.cfg.Gateways, p.cfg.Gateways...)
+		f.cfg.VirtualServices = append(f.cfg.VirtualServices, p.cfg.VirtualServices...)
+		f.cfg.RouteTables = append(f.cfg.RouteTables, p.cfg.RouteTables...)
+		f.cfg.Upstreams = append(f.cfg.Upstreams, p.cfg.Upstreams...)
+		f.cfg.UpstreamGroups = append(f.cfg.UpstreamGroups, p.cfg.UpstreamGroups...)
+		f.cfg.Proxies = append(f.cfg.Proxies, p.cfg.Proxies...)
+		f.cfg.Secrets = append(f.cfg.Secrets, p.cfg.Secrets...)
+		f.diags = append(f.diags, p.diags...)
+		f.docs += p.docs
+	}
+	return f
+}
+
+// decodeStream decodes the documents of data, which starts after line lineOffset of the file. A
+// YAML syntax error ends it: the parser cannot find the next document boundary reliably after one.
+func decodeStream(filename string, data []byte, lineOffset int) *fileDocs {
 	f := &fileDocs{}
 	defer applyDefaults(&f.cfg)
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -183,16 +233,79 @@ func decodeFile(filename string, data []byte) *fileDocs {
 			return f
 		}
 		if err != nil {
+			d := syntaxDiagnostic(filename, err)
+			if d.Pos.Line > 0 {
+				d.Pos.Line += lineOffset
+			}
 			f.syntaxError = true
-			f.diags = append(f.diags, syntaxDiagnostic(filename, err))
+			f.diags = append(f.diags, d)
 			return f
 		}
 		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
 			continue // an empty document, such as a trailing "---"
 		}
+		if lineOffset > 0 {
+			shiftLines(doc.Content[0], lineOffset)
+		}
 		f.docs++
 		f.decodeDocument(filename, doc.Content[0])
 	}
+}
+
+// shiftLines moves the nodes of a document parsed from a part of a file to their lines in the
+// whole file. Aliases are not followed: the nodes they refer to are in the tree too.
+func shiftLines(n *yaml.Node, by int) {
+	n.Line += by
+	for _, c := range n.Content {
+		shiftLines(c, by)
+	}
+}
+
+// docGroup is a run of whole documents of a file: data[start:end], starting at line line.
+type docGroup struct {
+	start, end, line int
+}
+
+// splitDocuments cuts data into at most n groups of whole documents of about equal size, at
+// lines that start a document ("---" at the start of a line, alone or followed by a space or a
+// tab: YAML allows nothing else there). It returns one group when n is 1, when data has fewer
+// documents, and when the cut could change the meaning: a directive (a line starting with
+// "%") belongs to the document after it, and text that is not UTF-8 may be UTF-16, whose bytes
+// do not split by lines.
+func splitDocuments(data []byte, n int) []docGroup {
+	whole := []docGroup{{start: 0, end: len(data), line: 1}}
+	if n <= 1 || !utf8.Valid(data) {
+		return whole
+	}
+	target := len(data)/n + 1
+	groups := []docGroup{{start: 0, line: 1}}
+	line := 1
+	for off := 0; off < len(data); {
+		next := bytes.IndexByte(data[off:], '\n')
+		end := len(data)
+		if next >= 0 {
+			end = off + next + 1
+		}
+		text := data[off:end]
+		if len(text) > 0 && text[0] == '%' {
+			return whole
+		}
+		cur := &groups[len(groups)-1]
+		if off > cur.start && off-cur.start >= target && len(groups) < n && startsDocument(text) {
+			cur.end = off
+			groups = append(groups, docGroup{start: off, line: line})
+		}
+		off = end
+		line++
+	}
+	groups[len(groups)-1].end = len(data)
+	return groups
+}
+
+// startsDocument reports whether a line is a document start marker.
+func startsDocument(line []byte) bool {
+	rest, ok := bytes.CutPrefix(line, []byte("---"))
+	return ok && (len(rest) == 0 || rest[0] == ' ' || rest[0] == '\t' || rest[0] == '\n' || rest[0] == '\r')
 }
 
 // yamlLine pulls the line number out of the parser's "yaml: line N: message" errors.
