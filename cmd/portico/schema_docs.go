@@ -389,6 +389,7 @@ var schemaDocs = map[string]string{
 	"VirtualServiceSpec.security":                   "security authenticates the requests of every route; see docs/security.md.",
 	"decoder":                                       "decoder writes one YAML document into a resource struct, guided only by the struct's yaml tags (see the package comment for their rules). It records the position of every field it writes into src and reports every problem into diags rather than stopping at the first.",
 	"delegator":                                     "delegator is a route that delegates, seen from the routes it delegates to.",
+	"docGroup":                                      "docGroup is a run of whole documents of a file: data[start:end], starting at line line.",
 	"fileDocs":                                      "fileDocs is what one file decodes to: its resources, defaults applied, and the decoder's findings. Once built it is never changed, so a DecodeCache can hand it to many loads.",
 	"isolator":                                      "isolator decides which resources of the files are held back.",
 	"jwk":                                           "jwk is the part of a JSON Web Key (RFC 7517) that decides whether Envoy can verify with it.",
