@@ -45,7 +45,8 @@ func (identityWitness) Check(_ context.Context, req *authv3.CheckRequest) (*auth
 // TestExternalServerSeesOnlyVerifiedIdentity: a user's authorization server runs after
 // Portico's API keys and is documented to see their verified identity. It must never see an
 // x-portico-identity the client wrote: not on a route that opts out of API keys, not on a
-// VirtualService without them, and not next to a real one.
+// VirtualService without them, and not next to a real one. Nor may a client pass off an
+// answered check as a failed-open one with its own x-envoy-auth-failure-mode-allowed.
 func TestExternalServerSeesOnlyVerifiedIdentity(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -95,14 +96,14 @@ metadata: {name: unkeyed}
 spec:
   domains: [unkeyed.test]
   security:
-    extAuth: {grpc: {upstream: witness}, timeout: 2s}
+    extAuth: {grpc: {upstream: witness}, timeout: 2s, failureMode: allow}
   routes:
   - match: {prefix: /}
     upstream: api
 `, l.Addr().(*net.TCPAddr).Port)+api.upstreamYAML())
 	startReady(t, cfg)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	forged := map[string]string{"x-portico-identity": "admin"}
+	forged := map[string]string{"x-portico-identity": "admin", "x-envoy-auth-failure-mode-allowed": "true"}
 	eventually(t, 15*time.Second, "both authorization servers answer", func() error {
 		if r := hostGet(t, "keyed.test", base+"/", map[string]string{"x-api-key": keyPartnerA}); r.status != 200 {
 			return fmt.Errorf("got %d %q", r.status, r.body)
@@ -115,9 +116,9 @@ spec:
 		headers          map[string]string
 		want             string
 	}{
-		{"authenticated: the verified identity", "keyed.test", "/", map[string]string{"x-api-key": keyPartnerA, "x-portico-identity": "admin"}, "server=a upstream=a"},
-		{"route without API keys", "keyed.test", "/open", forged, "server=none upstream="},
-		{"VirtualService without API keys", "unkeyed.test", "/", forged, "server=none upstream="},
+		{"authenticated: the verified identity", "keyed.test", "/", map[string]string{"x-api-key": keyPartnerA, "x-portico-identity": "admin"}, "server=a upstream=a failopen="},
+		{"route without API keys", "keyed.test", "/open", forged, "server=none upstream= failopen="},
+		{"VirtualService without API keys", "unkeyed.test", "/", forged, "server=none upstream= failopen="},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if r := hostGet(t, c.host, base+c.path, c.headers); r.status != 200 || r.body != c.want {
@@ -127,12 +128,12 @@ spec:
 	}
 }
 
-// identityEcho answers with the identity the authorization server saw and the one that
-// reached the upstream.
+// identityEcho answers with the identity the authorization server saw, the one that reached
+// the upstream, and the fail-open mark.
 func identityEcho(t *testing.T) *backend {
 	t.Helper()
 	return namedBackend(t, "api", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "server=%s upstream=%s", r.Header.Get("x-witnessed-identity"),
-			strings.Join(r.Header.Values("x-portico-identity"), ","))
+		fmt.Fprintf(w, "server=%s upstream=%s failopen=%s", r.Header.Get("x-witnessed-identity"),
+			strings.Join(r.Header.Values("x-portico-identity"), ","), r.Header.Get("x-envoy-auth-failure-mode-allowed"))
 	})
 }

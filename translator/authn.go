@@ -26,9 +26,15 @@ import (
 // (API keys, basic auth).
 const FilterAuthn = "envoy.filters.http.ext_authz/portico"
 
-// filterIdentityHeader removes the identity header a client sent before any authorization
-// filter runs, on listeners where users' authorization servers would otherwise see it.
-const filterIdentityHeader = "portico.identity_header"
+// filterUntrustedHeaders removes, before any authorization filter runs, the headers that
+// only the authorization filters may set, on listeners where users' authorization servers or
+// their upstreams would otherwise take a client's values for them: the identity header, and
+// ext_authz's mark of a request let through while the server could not answer.
+const filterUntrustedHeaders = "portico.authz.untrusted_headers"
+
+// failureModeAllowedHeader is the header ext_authz sets on a request it let through because
+// the server could not answer (failureMode allow); Envoy does not remove a client's own.
+const failureModeAllowedHeader = "x-envoy-auth-failure-mode-allowed"
 
 // authnTimeout bounds Envoy's wait for the authentication service. A basic-auth check runs
 // bcrypt, tens of milliseconds at the usual cost, longer under load; Envoy's 200ms default
@@ -109,7 +115,7 @@ func walkRoutes(cfg *config.Config, routes []config.Route, fn func(r *config.Rou
 // then the users' authorization servers, which thus see the authenticated identity. Each is
 // disabled by default and enabled by the per-route configuration of the virtual hosts and
 // routes that use it: a virtual host without a policy pays nothing but, on a listener with a
-// user's server, the removal of the identity header.
+// user's server, the removal of the headers only authorization may set.
 func applyExtAuthz(needs authzNeeds, hcm *hcmv3.HttpConnectionManager) error {
 	var filters []*hcmv3.HttpFilter
 	if needs.authn {
@@ -130,10 +136,12 @@ func applyExtAuthz(needs authzNeeds, hcm *hcmv3.HttpConnectionManager) error {
 		// Users' servers are told they see the identity Portico verified. Routes remove a
 		// client's identity header only in the router, after every filter, so without this a
 		// server would see whatever identity the client wrote wherever Portico authenticates
-		// nobody.
-		f, err := httpFilter(filterIdentityHeader, &headermutationv3.HeaderMutation{Mutations: &headermutationv3.Mutations{
-			RequestMutations: []*mutationv3.HeaderMutation{{Action: &mutationv3.HeaderMutation_Remove{Remove: config.IdentityHeader}}},
-		}})
+		// nobody. Their upstreams are told the fail-open mark means the server was not asked.
+		var remove []*mutationv3.HeaderMutation
+		for _, h := range []string{config.IdentityHeader, failureModeAllowedHeader} {
+			remove = append(remove, &mutationv3.HeaderMutation{Action: &mutationv3.HeaderMutation_Remove{Remove: h}})
+		}
+		f, err := httpFilter(filterUntrustedHeaders, &headermutationv3.HeaderMutation{Mutations: &headermutationv3.Mutations{RequestMutations: remove}})
 		if err != nil {
 			return err
 		}
