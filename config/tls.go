@@ -46,6 +46,8 @@ type GatewayTLS struct {
 	CipherSuites []string `yaml:"cipherSuites,omitempty"`
 	// ClientValidation asks clients for a certificate and verifies it (mutual TLS).
 	ClientValidation *ClientValidation `yaml:"clientValidation,omitempty"`
+	// HSTS sends Strict-Transport-Security on every response; see HSTS.
+	HSTS *HSTS `yaml:"hsts,omitempty"`
 }
 
 // TLSCertificate is a PEM certificate chain and its private key: each in a file, or both in a
@@ -187,6 +189,7 @@ func (v *validator) checkGatewayTLS(s subject, g *Gateway) {
 	}
 	v.checkCipherSuites(s, t)
 	v.checkClientValidation(s, t.ClientValidation)
+	v.checkHSTS(s, t.HSTS)
 }
 
 // cipherSuites lists the TLS 1.2 cipher suites a Gateway may restrict itself to: those Envoy

@@ -71,6 +71,9 @@ func listener(gw *config.Gateway, vss []*config.VirtualService, tn trafficNeeds,
 	if err := applyRBAC(rbac, manager); err != nil {
 		return nil, fmt.Errorf("authorization: %w", err)
 	}
+	if err := applyHSTS(gw, manager); err != nil {
+		return nil, fmt.Errorf("hsts: %w", err)
+	}
 	hcm, err := anypb.New(manager)
 	if err != nil {
 		return nil, err
