@@ -11,7 +11,8 @@ import (
 // AccessLog writes one JSON object per request a Gateway serves.
 type AccessLog struct {
 	// Path is where the lines go: "stdout" (Envoy's standard output, which Portico forwards to
-	// its log and the run's Envoy log file) or an absolute file path, created if missing.
+	// its log and the run's Envoy log file) or an absolute file path, created if missing in a
+	// directory that must exist.
 	// Default stdout.
 	Path string `yaml:"path,omitempty"`
 	// Fields are the keys of each line, from AccessLogFields. Default: all of them.

@@ -13,7 +13,7 @@ var schemaDocs = map[string]string{
 	"AccessLog":                                     "AccessLog writes one JSON object per request a Gateway serves.",
 	"AccessLog.fields":                              "fields are the keys of each line, from AccessLogFields. Default: all of them.",
 	"AccessLog.filter":                              "filter logs only some requests; every condition given must hold.",
-	"AccessLog.path":                                "path is where the lines go: \"stdout\" (Envoy's standard output, which Portico forwards to its log and the run's Envoy log file) or an absolute file path, created if missing. Default stdout.",
+	"AccessLog.path":                                "path is where the lines go: \"stdout\" (Envoy's standard output, which Portico forwards to its log and the run's Envoy log file) or an absolute file path, created if missing in a directory that must exist. Default stdout.",
 	"AccessLog.samplingPercent":                     "samplingPercent logs this share of the requests that pass the filter (0 < p <= 100). Default 100.",
 	"AccessLogFilter":                               "AccessLogFilter selects the requests an AccessLog writes.",
 	"AccessLogFilter.minDuration":                   "minDuration logs only requests that took at least this long (\"250ms\"), in whole milliseconds.",
