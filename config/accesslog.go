@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -70,6 +71,12 @@ func (v *validator) checkAccessLog(s subject, a *AccessLog) {
 			v.errorf(s, p+"path", "%q is neither %q nor an absolute file path; Envoy's working directory is not yours", excerpt(a.Path), AccessLogStdout)
 		case strings.HasSuffix(a.Path, "/"):
 			v.errorf(s, p+"path", "%q is a directory; name the file to write", excerpt(a.Path))
+		default:
+			// Envoy creates the file but not its directory, and refuses the whole listener
+			// without one; saying so here keeps the last good configuration serving.
+			if dir := filepath.Dir(a.Path); !isDir(dir) {
+				v.errorf(s, p+"path", "directory %q does not exist (Envoy creates the log file, not its directory); create it or log to %q", excerpt(dir), AccessLogStdout)
+			}
 		}
 	}
 	seen := map[string]bool{}
@@ -104,4 +111,9 @@ func (v *validator) checkAccessLog(s subject, a *AccessLog) {
 	if sp := a.SamplingPercent; sp != nil && s.src.valid(p+"samplingPercent") && (*sp <= 0 || *sp > 100) {
 		v.errorf(s, p+"samplingPercent", "%v is out of range; use more than 0 and at most 100 (remove the access log to log nothing)", *sp)
 	}
+}
+
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }
