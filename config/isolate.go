@@ -286,8 +286,10 @@ func (iso *isolator) candidate() *Config {
 		func(r *VirtualService) string { return r.Metadata.Name })
 	cand.RouteTables = filterOut(iso.files.RouteTables, KindRouteTable, iso.problems,
 		func(r *RouteTable) string { return r.Metadata.Name })
+	cand.heldBack = map[ResourceRef]bool{}
 	for _, ref := range iso.sortedRefs() {
-		if iso.dropKept[ref] {
+		if iso.dropKept[ref] || iso.kept(ref) == nil {
+			cand.heldBack[ref] = true
 			continue
 		}
 		switch r := iso.kept(ref).(type) {

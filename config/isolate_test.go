@@ -213,6 +213,15 @@ func TestIsolationOfRouteTables(t *testing.T) {
 		if !slices.Equal(names, []string{"api", "blog"}) {
 			t.Errorf("VirtualServices served: %v, want api and blog", names)
 		}
+		// The VirtualService's problem names the held-back table as such, not as undefined.
+		for _, r := range iso.Rejected {
+			if r.Name != "shop" {
+				continue
+			}
+			if len(r.Problems) != 1 || !strings.Contains(r.Problems[0].Message, `RouteTable "orders" is held back by its own errors`) {
+				t.Errorf("shop's problems = %v, want one naming orders as held back", r.Problems)
+			}
+		}
 	})
 }
 

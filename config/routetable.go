@@ -52,7 +52,11 @@ func (v *validator) checkDelegate(s subject, p string, r *Route) {
 	}
 	d := r.Delegate
 	if hasName && s.src.valid(dp+".name") && v.routeTables[d.Name] == nil {
-		v.errorf(s, dp+".name", "%s", notDefined(KindRouteTable, d.Name, v.routeTableNames))
+		if v.cfg.heldBack[ResourceRef{KindRouteTable, d.Name}] {
+			v.errorf(s, dp+".name", "RouteTable %q is held back by its own errors, reported on it; fix them and this route delegates again", excerpt(d.Name))
+		} else {
+			v.errorf(s, dp+".name", "%s", notDefined(KindRouteTable, d.Name, v.routeTableNames))
+		}
 	}
 	if hasSel && s.src.valid(dp+".selector.matchLabels") {
 		v.checkLabels(s, dp+".selector.matchLabels", d.Selector.MatchLabels)

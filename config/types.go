@@ -25,6 +25,10 @@ type Config struct {
 	// Warnings are findings that do not stop the configuration from being served, such as an
 	// unreachable route. Load has already sorted them by position.
 	Warnings Diagnostics
+
+	// heldBack lists the resources of the files that isolation leaves out without a previous
+	// version to serve instead, so that references to them are worded as such.
+	heldBack map[ResourceRef]bool
 }
 
 // Metadata names a resource. Names are unique per kind.
