@@ -95,12 +95,12 @@ spec:
 	token := signer.token(t, claims("https://issuer.test", "portal", map[string]any{"sub": "alice"}))
 
 	for _, c := range []struct {
-		name     string
-		path     string
-		headers  map[string]string
-		status   int
-		bodyHas  string
-		whyItMay string
+		name    string
+		path    string
+		headers map[string]string
+		status  int
+		bodyHas string
+		why     string
 	}{
 		{"own policy refuses with its own body", "/team/admin", nil, 403, "team admins only", "an IP policy on a RouteTable route of a VirtualService without one"},
 		{"own policy refuses even a fully authenticated request", "/team/admin", map[string]string{"authorization": "Bearer " + token, "x-token": "let-me-in"}, 403, "team admins only", "authorization runs before authentication"},
@@ -114,7 +114,7 @@ spec:
 		{"own API key: valid", "/team/keys", map[string]string{"x-api-key": apiKey}, 200, "identity=team", "the key's identity goes upstream"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			eventually(t, 15*time.Second, fmt.Sprintf("GET %s -> %d (%s)", c.path, c.status, c.whyItMay), func() error {
+			eventually(t, 15*time.Second, fmt.Sprintf("GET %s -> %d (%s)", c.path, c.status, c.why), func() error {
 				r := getWith(t, base+c.path, c.headers)
 				if r.status != c.status || !strings.Contains(r.body, c.bodyHas) {
 					return fmt.Errorf("got %d %q", r.status, r.body)
