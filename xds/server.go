@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portico-gw/portico/internal/grpcserve"
 	"github.com/portico-gw/portico/internal/unixsock"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -132,28 +133,8 @@ func (s *Server) Serve(ctx context.Context, socketPath string) error {
 		sotw.WithOrderedADS(), sotw.WithLogger(libraryLogger(s.logger)))
 	discovery.RegisterAggregatedDiscoveryServiceServer(grpcServer, xdsServer)
 
-	served := make(chan error, 1)
-	go func() { served <- grpcServer.Serve(l) }()
 	s.logger.Info("xds server listening", "socket", socketPath)
-
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve xds on %s: %w", socketPath, err)
-	case <-ctx.Done():
-	}
-	stopped := make(chan struct{})
-	go func() {
-		grpcServer.GracefulStop()
-		close(stopped)
-	}()
-	select {
-	case <-stopped:
-	case <-time.After(stopTimeout):
-		s.logger.Warn("xds server did not stop gracefully in time; closing streams", "timeout", stopTimeout)
-		grpcServer.Stop()
-		<-stopped
-	}
-	if err := <-served; err != nil {
+	if err := grpcserve.Serve(ctx, grpcServer, l, stopTimeout); err != nil {
 		return fmt.Errorf("serve xds on %s: %w", socketPath, err)
 	}
 	s.logger.Info("xds server stopped", "socket", socketPath)

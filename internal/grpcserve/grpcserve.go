@@ -1,4 +1,4 @@
-// Package grpcserve runs one of Portico's in-process gRPC servers (rate limits, authentication)
+// Package grpcserve runs one of Portico's in-process gRPC servers (xDS, rate limits, authentication)
 // for as long as a context lives. It owns the stop rule they share: graceful first, so calls in
 // flight finish, then forced after a bound, so a client that holds a stream open cannot keep
 // portico from exiting. It does not create listeners or register services.
