@@ -154,16 +154,17 @@ func (s *Server) SetInitialGeneration(gen uint64) error {
 	return nil
 }
 
-// Checked is a set of resources that passed Check: each resource valid, the set consistent,
-// and copied, so that nothing its creator does afterwards changes it. Push serves it as it is,
-// so that resources are checked and copied once per change, however large.
+// Checked is a set of resources that passed Check: each resource valid and the set consistent.
+// Push serves it as it is, so that resources are checked once per change, however large.
 type Checked struct {
 	content content
 }
 
 // Check validates res as Push needs it (each resource's own validation rules and snapshot
-// consistency) and returns a private copy to push. `portico validate` runs it too, so that it
-// and the server cannot disagree.
+// consistency) and returns it ready to push. `portico validate` runs it too, so that it and the
+// server cannot disagree. The protos in res are handed over, not copied: the caller must not
+// change them afterwards, since what is served and what later pushes are compared against
+// would change with them. (The translator builds new protos for every configuration.)
 func Check(res Resources) (*Checked, error) {
 	c, err := newContent(res)
 	if err != nil {
@@ -175,7 +176,8 @@ func Check(res Resources) (*Checked, error) {
 	return &Checked{content: c}, nil
 }
 
-// Resources returns a copy of the checked resources, sorted by name within each type.
+// Resources returns a copy of the checked resources, sorted by name within each type, that the
+// caller may change.
 func (c *Checked) Resources() Resources {
 	out := make(Resources, len(c.content))
 	for typeURL := range c.content {

@@ -236,7 +236,7 @@ func TestPushSkipsUnchangedResources(t *testing.T) {
 		t.Fatalf("Push of equal resources = (%d, %t, %v), want (1, false, nil)", gen, changed, err)
 	}
 
-	// Push keeps its own copy: changing a pushed proto afterwards is a change to push.
+	// A new proto in place of a pushed one is a change to push.
 	first[rds][0] = directRoutes("routes-a", "A2")
 	mustPush(t, s, first, 2)
 	if got := s.Status().PushedGeneration; got != 2 {
@@ -500,9 +500,9 @@ func TestRefusesIncrementalXDS(t *testing.T) {
 	}
 }
 
-// TestCheckCopies proves that Check refuses what Push could not serve, and that what it
-// returns is its own: changing the protos given to Check changes nothing that is pushed.
-func TestCheckCopies(t *testing.T) {
+// TestCheckedResources proves that Check refuses what Push could not serve, and that
+// Checked.Resources returns what was checked as copies: changing them changes nothing pushed.
+func TestCheckedResources(t *testing.T) {
 	good := gateway(t, 10000, "one")
 	// A listener whose route configuration is missing is inconsistent.
 	if _, err := Check(Resources{resource.ListenerType: good[resource.ListenerType]}); err == nil {
@@ -513,7 +513,7 @@ func TestCheckCopies(t *testing.T) {
 		t.Fatalf("Check(valid resources) = %v", err)
 	}
 	want := gateway(t, 10000, "one")
-	good[rds][0].(*route.RouteConfiguration).Name = "changed"
+	checked.Resources()[rds][0].(*route.RouteConfiguration).Name = "changed"
 	got := checked.Resources()
 	for typeURL, list := range want {
 		if len(got[typeURL]) != len(list) || !proto.Equal(got[typeURL][0], list[0]) {
