@@ -60,6 +60,7 @@ func (v *validator) checkGateway(g *Gateway) {
 	v.checkGatewayRateLimit(s, g.Spec.RateLimit, firstRedisOwner(v.cfg.Gateways))
 	v.checkAccessLog(s, g.Spec.AccessLog)
 	v.checkTracing(s, g.Spec.Tracing)
+	v.checkGatewayCompression(s, g)
 }
 
 func (v *validator) checkGatewayOptions(s subject, o *GatewayOptions) {

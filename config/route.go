@@ -55,6 +55,7 @@ func (v *validator) checkRoutes(s subject, routes []Route) {
 		}
 		v.checkAction(s, p, r)
 		v.checkRouteOptions(s, p, r)
+		v.checkRouteResponsePolicies(s, p, r)
 	}
 }
 

@@ -81,6 +81,8 @@ type GatewaySpec struct {
 	TLS *GatewayTLS `yaml:"tls,omitempty"`
 	// TCP proxies raw TCP to one Upstream; required when protocol is TCP, forbidden otherwise.
 	TCP *TCPProxy `yaml:"tcp,omitempty"`
+	// Compression compresses responses of every VirtualService served; see Compression.
+	Compression *Compression `yaml:"compression,omitempty"`
 }
 
 // GatewayOptions tune a Gateway's HTTP connection handling. Absent fields keep Portico's safe
@@ -148,6 +150,10 @@ type VirtualServiceSpec struct {
 	RateLimit *RateLimitPolicy `yaml:"rateLimit,omitempty"`
 	// Security authenticates the requests of every route; see docs/security.md.
 	Security *SecurityPolicy `yaml:"security,omitempty"`
+	// Compression compresses responses of every route, replacing the Gateway's; see Compression.
+	Compression *Compression `yaml:"compression,omitempty"`
+	// Cache answers repeated requests of every route from Envoy's memory; see Cache.
+	Cache *Cache `yaml:"cache,omitempty"`
 }
 
 // VirtualServiceOptions change requests and responses of a whole VirtualService.
@@ -215,6 +221,10 @@ type Route struct {
 	RateLimit *RateLimitPolicy `yaml:"rateLimit,omitempty"`
 	// Security refines or opts out of the VirtualService's security for this route.
 	Security *RouteSecurity `yaml:"security,omitempty"`
+	// Compression replaces or turns off ({disabled: true}) its VirtualService's compression.
+	Compression *Compression `yaml:"compression,omitempty"`
+	// Cache replaces or turns off ({disabled: true}) its VirtualService's cache.
+	Cache *Cache `yaml:"cache,omitempty"`
 
 	// Options change how the route forwards requests: rewrites, headers, timeouts, retries.
 	Options *RouteOptions `yaml:"options,omitempty"`

@@ -28,6 +28,8 @@ func (v *validator) checkVirtualService(vs *VirtualService, noGateways bool) {
 	v.checkRateLimitPolicy(s, "spec.rateLimit", vs.Spec.RateLimit, true)
 	v.checkRoutesRateLimits(s, vs.Spec.Routes)
 	v.checkSecurity(s, vs)
+	v.checkCompression(s, "spec.compression", vs.Spec.Compression, true)
+	v.checkCache(s, "spec.cache", vs.Spec.Cache, false)
 }
 
 // checkHeaderOptions checks the headers a VirtualService adds and removes.

@@ -16,8 +16,9 @@ import (
 // listener builds the Envoy listener for an HTTP or HTTPS Gateway serving vss. Its routes come
 // over RDS under a route configuration of the same name, so a route change touches the listener
 // (and drains its connections) only when it makes the Gateway start or stop using one of the
-// HTTP filters that are present only while used (faults, CORS, rate limits, security).
-func listener(gw *config.Gateway, vss []*config.VirtualService, tn trafficNeeds, rl rateLimitNeeds, az authzNeeds, rbac rbacNeeds) (*listenerv3.Listener, error) {
+// HTTP filters that are present only while used (faults, CORS, rate limits, security,
+// compression, cache).
+func listener(gw *config.Gateway, vss []*config.VirtualService, tn trafficNeeds, rl rateLimitNeeds, az authzNeeds, rbac rbacNeeds, resp []*hcmv3.HttpFilter) (*listenerv3.Listener, error) {
 	if gw.Spec.Protocol != config.ProtocolHTTP && gw.Spec.Protocol != config.ProtocolHTTPS {
 		return nil, fmt.Errorf("protocol %q cannot be translated", gw.Spec.Protocol)
 	}
@@ -41,7 +42,7 @@ func listener(gw *config.Gateway, vss []*config.VirtualService, tn trafficNeeds,
 	if err != nil {
 		return nil, err
 	}
-	manager.HttpFilters = append(traffic, manager.HttpFilters...)
+	manager.HttpFilters = append(append(traffic, resp...), manager.HttpFilters...)
 	manager.UpgradeConfigs = upgradeConfigs(gw)
 	if manager.AccessLog, err = accessLogs(gw.Spec.AccessLog); err != nil {
 		return nil, fmt.Errorf("access log: %w", err)

@@ -18,6 +18,8 @@ type routeBuilder struct {
 	upstreams map[string]bool
 	// current is the VirtualService being built, which names the global limits of its routes.
 	current *config.VirtualService
+	// gateway is the Gateway whose routes are being built, whose compression they inherit.
+	gateway *config.Gateway
 	// currentAuthorizes caches cfg.UsesAuthorization(current): asking it per route would scan
 	// every route of the VirtualService for each of them.
 	currentAuthorizes bool
@@ -68,6 +70,9 @@ func (b *routeBuilder) virtualHost(vs *config.VirtualService) (*routev3.VirtualH
 	}
 	if err := extAuthVirtualHost(vs, vh); err != nil {
 		return nil, fmt.Errorf("security: %w", err)
+	}
+	if err := b.responseVirtualHost(vs, vh); err != nil {
+		return nil, err
 	}
 	return vh, nil
 }
@@ -195,6 +200,9 @@ func (b *routeBuilder) route(r config.Route, name string, parents []config.Route
 	}
 	if err := extAuthRoute(b.current, &r, er); err != nil {
 		return nil, fmt.Errorf("security: %w", err)
+	}
+	if err := b.responseRoute(&r, er); err != nil {
+		return nil, err
 	}
 	return er, nil
 }

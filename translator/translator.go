@@ -68,7 +68,7 @@ func Translate(cfg *config.Config) (*Output, error) {
 			hosts = append(hosts, vh)
 		}
 		var vss []*config.VirtualService // those served here, not only redirected to https
-		b.rbac = rbacNeeds{}
+		b.rbac, b.gateway = rbacNeeds{}, gw
 		for _, vs := range attached(gw, cfg.VirtualServices) {
 			if redirectsToHTTPS(gw, vs) {
 				o := vs.Spec.Options
@@ -82,7 +82,11 @@ func Translate(cfg *config.Config) (*Output, error) {
 			hosts = append(hosts, vh)
 			vss = append(vss, vs)
 		}
-		l, err := listener(gw, vss, trafficNeedsOf(cfg, vss), rateLimitNeedsOf(cfg, vss), authzNeedsOf(cfg, vss), b.rbac)
+		resp, err := responseFilters(compressionNeedsOf(cfg, gw, vss), usesCache(cfg, vss))
+		if err != nil {
+			return nil, fmt.Errorf("gateway %q: %w", gw.Metadata.Name, err)
+		}
+		l, err := listener(gw, vss, trafficNeedsOf(cfg, vss), rateLimitNeedsOf(cfg, vss), authzNeedsOf(cfg, vss), b.rbac, resp)
 		if err != nil {
 			return nil, fmt.Errorf("gateway %q: %w", gw.Metadata.Name, err)
 		}
