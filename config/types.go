@@ -327,6 +327,8 @@ type UpstreamSpec struct {
 	Static *StaticUpstream `yaml:"static,omitempty"`
 	// DNS lists hosts by name; Envoy resolves them and follows changes.
 	DNS *DNSUpstream `yaml:"dns,omitempty"`
+	// Etcd discovers hosts at run time from the keys under a prefix in etcd, following changes.
+	Etcd *EtcdUpstream `yaml:"etcd,omitempty"`
 
 	// Options tune connections, load balancing, health checking and limits.
 	Options *UpstreamOptions `yaml:"options,omitempty"`

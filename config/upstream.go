@@ -35,6 +35,9 @@ func (v *validator) checkUpstream(u *Upstream) {
 	if u.Spec.DNS != nil && u.Source.valid("spec.dns") {
 		v.checkDNSHosts(s, u.Spec.DNS)
 	}
+	if u.Spec.Etcd != nil && u.Source.valid("spec.etcd") {
+		v.checkEtcd(s, u.Spec.Etcd)
+	}
 	v.checkUpstreamOptions(s, u.Spec.Options)
 	if u.Spec.Options != nil && u.Source.valid("spec.options") {
 		v.checkUpstreamTLS(s, u.Spec.Options.TLS)

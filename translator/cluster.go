@@ -71,9 +71,27 @@ func upstream(u *config.Upstream) (*clusterv3.Cluster, *endpointv3.ClusterLoadAs
 		}
 		c.LoadAssignment = loadAssignment(u.Metadata.Name, eps)
 		return c, nil, nil
+	case u.Spec.Etcd != nil:
+		// Discovered hosts are known only at run time, to the controller, which puts them in
+		// this load assignment before every push (see DiscoveredEndpoints). Until then the
+		// cluster has no hosts, and a request to it gets a 503.
+		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}
+		c.EdsClusterConfig = &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsSource()}
+		return c, DiscoveredEndpoints(u.Metadata.Name, nil), nil
 	default:
 		return nil, nil, fmt.Errorf("no discovery type set")
 	}
+}
+
+// DiscoveredEndpoints is the load assignment of the Upstream named cluster whose hosts were
+// discovered at run time: hosts in the order given, each as an endpoint with its weight. With
+// no hosts it assigns none, and Envoy answers the Upstream's requests with a 503.
+func DiscoveredEndpoints(cluster string, hosts []config.Host) *endpointv3.ClusterLoadAssignment {
+	eps := make([]*endpointv3.LbEndpoint, 0, len(hosts))
+	for _, h := range hosts {
+		eps = append(eps, lbEndpoint(&endpointv3.Endpoint{Address: socketAddress(h.Address, h.Port)}, h.Weight))
+	}
+	return loadAssignment(cluster, eps)
 }
 
 // lbEndpoint wraps an endpoint with its weight; Envoy's default weight (1) is left implicit.
