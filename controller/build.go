@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -16,7 +17,9 @@ type Plan struct {
 	Config   *config.Config
 	Rejected []config.Rejection
 	// Decoded names the files decoded to build the plan: with a decode cache, the changed ones.
-	Decoded   []string
+	Decoded []string
+	// Output is the translation of Config. Resources are its resources, with the hosts
+	// discovered at run time in the load assignments of the Upstreams that discover them.
 	Output    *translator.Output
 	Resources xds.Resources
 	// Checked is Resources as checked once, for the push.
@@ -31,12 +34,14 @@ func (p *Plan) Complete() bool { return len(p.Rejected) == 0 }
 // nil), translate, and check the resources exactly as the xDS server will. `portico validate`
 // and the controller both call it, so they cannot disagree.
 func Build(prev *config.Config, files []config.SourceFile) (*Plan, error) {
-	return build(nil, prev, files)
+	return build(context.Background(), nil, prev, files, nil)
 }
 
 // build is Build decoding only the files that changed since decoded's last load (all of them
-// when decoded is nil).
-func build(decoded *config.DecodeCache, prev *config.Config, files []config.SourceFile) (*Plan, error) {
+// when decoded is nil), and with the hosts d discovers for the Upstreams that discover them
+// (none when d is nil): d follows the new configuration's sources before the push, and keeps
+// following prev's, which serves until the push is through.
+func build(ctx context.Context, decoded *config.DecodeCache, prev *config.Config, files []config.SourceFile, d Discoverer) (*Plan, error) {
 	iso, err := decoded.LoadIsolated(prev, files)
 	if err != nil {
 		return nil, err
@@ -46,6 +51,10 @@ func build(decoded *config.DecodeCache, prev *config.Config, files []config.Sour
 		return nil, fmt.Errorf("translate configuration: %w", err)
 	}
 	res := out.Resources()
+	if d != nil {
+		d.Discover(ctx, prev, iso.Config)
+		res = withDiscovered(res, iso.Config, d)
+	}
 	checked, err := xds.Check(res)
 	if err != nil {
 		return nil, fmt.Errorf("translated configuration is not servable: %w", err)

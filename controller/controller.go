@@ -52,6 +52,9 @@ type Options struct {
 	// the configuration Envoy keeps after it rejects one: the in-process services Envoy calls
 	// (authentication) must know what the routes they serve refer to before Envoy has them.
 	Applying func(cfg *config.Config)
+	// Discovery, when set, finds the hosts of Upstreams that discover them at run time. Every
+	// push carries the hosts it knows; call PushDiscovered when they change.
+	Discovery Discoverer
 }
 
 // Controller owns what is configured now. Every change is validated first; what fails
@@ -132,7 +135,7 @@ func (c *Controller) Start(ctx context.Context) (uint64, error) {
 		}
 		prev = cfg
 	}
-	plan, err := c.buildFromFiles(prev)
+	plan, err := c.buildFromFiles(ctx, prev)
 	source := SourceFiles
 	switch {
 	case err != nil && (c.o.Strict || lg == nil):
@@ -142,7 +145,7 @@ func (c *Controller) Start(ctx context.Context) (uint64, error) {
 		c.o.Logger.Warn("serving the last known good configuration, not the files: fix them and save, or send SIGHUP",
 			"generation", lg.Generation, "saved", lg.SavedAt.Format(time.RFC3339), "problems", err.Error())
 		c.setInvalid(err)
-		if plan, err = Build(nil, lg.Files); err != nil {
+		if plan, err = build(ctx, nil, nil, lg.Files, c.o.Discovery); err != nil {
 			return 0, fmt.Errorf("last known good configuration: %w", err)
 		}
 		source = SourceLastGood
@@ -209,12 +212,12 @@ func (c *Controller) readLastGood() *LastGood {
 	return lg
 }
 
-func (c *Controller) buildFromFiles(prev *config.Config) (*Plan, error) {
+func (c *Controller) buildFromFiles(ctx context.Context, prev *config.Config) (*Plan, error) {
 	files, err := c.o.Read()
 	if err != nil {
 		return nil, err
 	}
-	plan, err := build(c.decoded, prev, files)
+	plan, err := build(ctx, c.decoded, prev, files, c.o.Discovery)
 	if err == nil {
 		c.o.Logger.Debug("configuration built", "files", len(files), "decoded", len(plan.Decoded))
 	}
@@ -242,7 +245,7 @@ func (c *Controller) Reload(ctx context.Context) string {
 		prev = c.current.plan.Config
 	}
 	c.mu.Unlock()
-	plan, err := c.buildFromFiles(prev)
+	plan, err := c.buildFromFiles(ctx, prev)
 	if err != nil {
 		c.logFailure("configuration change rejected, the previous configuration keeps serving", err)
 		c.setInvalid(err)
