@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"time"
 
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -99,4 +100,26 @@ func (c *Controller) PushDiscovered(ctx context.Context) {
 	c.saveGeneration()
 	c.o.Logger.Info("discovered hosts pushed", "generation", gen)
 	c.following.Go(func() { c.follow(ctx, gen, true) })
+}
+
+// DiscoveryStatus is how one Upstream's hosts are discovered, filled in by whoever runs the
+// discovery: the controller only carries it to /status and `portico status`.
+type DiscoveryStatus struct {
+	Upstream string `json:"upstream"`
+	// Source says where the hosts come from: "etcd", the endpoints and the prefix.
+	Source string `json:"source"`
+	// Known is set once the source was read; until then the Upstream has no hosts (503).
+	Known bool `json:"known"`
+	// Hosts are the hosts pushed to Envoy, as address:port, with "weight N" when not 1.
+	Hosts []string `json:"hosts"`
+	// Skipped are the keys whose values are not hosts, each with why: "key: reason".
+	Skipped []string `json:"skipped,omitempty"`
+	// Degraded is set while the source cannot be reached; the last known hosts keep serving.
+	Degraded      bool       `json:"degraded"`
+	DegradedSince *time.Time `json:"degradedSince,omitempty"`
+	LastError     string     `json:"lastError,omitempty"`
+	// Errors counts failed reads and watches of the source.
+	Errors uint64 `json:"errors"`
+	// Revision is the etcd revision the hosts are from.
+	Revision int64 `json:"revision,omitempty"`
 }

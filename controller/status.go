@@ -61,6 +61,8 @@ type Status struct {
 	Resources  []ResourceStatus  `json:"resources"`
 	// RateLimit is the global rate limit service's health; nil when it does not run.
 	RateLimit *RateLimitStatus `json:"rateLimit,omitempty"`
+	// Discovery is, per Upstream that discovers its hosts at run time, how that goes.
+	Discovery []DiscoveryStatus `json:"discovery,omitempty"`
 }
 
 // EnvoyStatus describes the Envoy Portico serves.

@@ -142,12 +142,19 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	if err != nil {
 		return err
 	}
+	disc, err := newDiscovery(logger, porticoMetrics)
+	if err != nil {
+		return err
+	}
 	ctrl := controller.New(controller.Options{Read: src.Read, XDS: xsrv, Logger: logger, StateDir: stateDir,
-		SourceID: sourceID(src), Strict: o.strict, Preflight: newGatewayPorts, Applying: authn.applying})
+		SourceID: sourceID(src), Strict: o.strict, Preflight: newGatewayPorts, Applying: authn.applying, Discovery: disc})
 	gen, err := ctrl.Start(ctx)
 	if err != nil {
 		return err
 	}
+	// Host changes found after the first read are pushed as they come; one found meanwhile
+	// is waiting in Changed.
+	go pushDiscovered(ctx, disc, ctrl)
 	watchServedFiles(logger, watcher, ctrl.Current())
 	limiter, err := newRateLimiter(logger, porticoMetrics, ctrl.Current())
 	if err != nil {
@@ -186,6 +193,7 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 		st := ctrl.Status()
 		st.Envoy.Version = envoy.Version
 		st.RateLimit = limiter.status()
+		addDiscoveryStatus(&st, disc)
 		return st
 	}
 

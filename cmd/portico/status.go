@@ -116,6 +116,7 @@ func printStatus(w io.Writer, st controller.Status) error {
 	if rl := st.RateLimit; rl != nil {
 		fmt.Fprintf(w, "rate limits: %s\n", rateLimitLine(rl))
 	}
+	printDiscovery(w, st.Discovery)
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "KIND\tNAME\tSTATE\tREASONS")
