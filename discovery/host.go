@@ -37,7 +37,7 @@ func parseHost(value []byte) (config.Host, error) {
 	}
 	p, err := strconv.Atoi(port)
 	if err != nil || p < 1 || p > 65535 {
-		return config.Host{}, fmt.Errorf("port %q is not a number from 1 to 65535", port)
+		return config.Host{}, fmt.Errorf("port %q is not a number from 1 to 65535", truncate(port))
 	}
 	return config.Host{Address: host, Port: p, Weight: config.DefaultHostWeight}, nil
 }
