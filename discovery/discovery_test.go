@@ -245,6 +245,25 @@ func TestUnreachableKeepsHosts(t *testing.T) {
 	}
 }
 
+// TestHungWatchNoticed: a watch that stays open while etcd no longer answers is given up by the
+// health probe within about HealthInterval, so the degradation shows instead of a silent
+// stale watch.
+func TestHungWatchNoticed(t *testing.T) {
+	f := newFakeEtcd(t)
+	f.put("/svc/a", "127.0.0.1:8001")
+	m, ctx, _ := testManager(t)
+	cfg := etcdConfig("web", []string{f.url()}, "/svc/")
+	m.Discover(ctx, cfg)
+	eventually(t, "the watch", func() bool { return f.watchCount() == 1 })
+	f.mu.Lock()
+	f.hung = true
+	f.mu.Unlock()
+	eventually(t, "degraded by the probe", func() bool { return m.Status()[0].Degraded })
+	if !hostsAre(m, cfg.Upstreams[0], "127.0.0.1:8001/1")() {
+		t.Errorf("the last known hosts were dropped: %v", m.Status()[0].Hosts)
+	}
+}
+
 // TestNeverReachable: Discover does not wait longer than FirstRead-ish for an etcd that is not
 // there; the Upstream has no hosts (Hosts says so) and is degraded; the next endpoint is tried.
 func TestNeverReachable(t *testing.T) {

@@ -21,6 +21,9 @@ type fakeEtcd struct {
 	revision  int64
 	compacted int64
 	down      bool
+	// hung makes reads fail while open watches stay open and silent, as over a network path
+	// that died without a reset.
+	hung bool
 	// log holds every change, by revision, for watches that start in the past.
 	log     []change
 	notify  chan struct{} // closed and replaced on every change
@@ -96,7 +99,7 @@ func (f *fakeEtcd) rangeHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.down {
+	if f.down || f.hung {
 		http.Error(w, "down", http.StatusServiceUnavailable)
 		return
 	}

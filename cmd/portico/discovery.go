@@ -42,9 +42,9 @@ func pushDiscovered(ctx context.Context, d *discovery.Manager, ctrl *controller.
 // addDiscoveryStatus reports each discovering Upstream's discovery in st, and what goes wrong
 // with it (skipped keys, an unreachable etcd, no hosts) among the Upstream's reasons too, as a
 // warning: the Upstream is served, but not as its owner expects.
-func addDiscoveryStatus(st *controller.Status, d *discovery.Manager) {
+func addDiscoveryStatus(st *controller.Status, discovered []discovery.Status) {
 	problems := map[string][]string{}
-	for _, ds := range d.Status() {
+	for _, ds := range discovered {
 		out := controller.DiscoveryStatus{
 			Upstream: ds.Upstream, Source: "etcd " + strings.Join(ds.Endpoints, ",") + " prefix " + ds.Prefix,
 			Known: ds.Known, Hosts: []string{}, Degraded: ds.Degraded, LastError: ds.LastError,
@@ -66,8 +66,8 @@ func addDiscoveryStatus(st *controller.Status, d *discovery.Manager) {
 		case ds.Degraded && ds.Known:
 			since := ds.DegradedSince
 			out.DegradedSince = &since
-			reasons = append(reasons, fmt.Sprintf("etcd unreachable since %s; the last known %d hosts keep serving: %s",
-				since.Local().Format(time.DateTime), len(ds.Hosts), ds.LastError))
+			reasons = append(reasons, fmt.Sprintf("etcd unreachable since %s; the last known %s keep serving: %s",
+				since.Local().Format(time.DateTime), hostCount(len(ds.Hosts)), ds.LastError))
 		case ds.Degraded:
 			since := ds.DegradedSince
 			out.DegradedSince = &since
@@ -104,7 +104,7 @@ func printDiscovery(w io.Writer, ds []controller.DiscoveryStatus) {
 		case len(d.Hosts) == 0:
 			line += "no hosts (503)"
 		default:
-			line += fmt.Sprintf("%d hosts (%s)", len(d.Hosts), strings.Join(d.Hosts, ", "))
+			line += fmt.Sprintf("%s (%s)", hostCount(len(d.Hosts)), strings.Join(d.Hosts, ", "))
 		}
 		if d.Degraded {
 			line += "; DEGRADED"
@@ -118,4 +118,11 @@ func printDiscovery(w io.Writer, ds []controller.DiscoveryStatus) {
 			fmt.Fprintf(w, "    skipped %s\n", s)
 		}
 	}
+}
+
+func hostCount(n int) string {
+	if n == 1 {
+		return "1 host"
+	}
+	return fmt.Sprintf("%d hosts", n)
 }

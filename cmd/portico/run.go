@@ -193,7 +193,7 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 		st := ctrl.Status()
 		st.Envoy.Version = envoy.Version
 		st.RateLimit = limiter.status()
-		addDiscoveryStatus(&st, disc)
+		addDiscoveryStatus(&st, disc.Status())
 		return st
 	}
 
