@@ -260,3 +260,26 @@ func (v *validator) checkRouteTableIdentityKeys(s subject, routes []Route) {
 		}
 	}
 }
+
+// UsesAuthentication reports whether any VirtualService or RouteTable asks for Portico's
+// authentication, which makes the identity header Portico's to set everywhere.
+func (c *Config) UsesAuthentication() bool {
+	for _, vs := range c.VirtualServices {
+		if s := vs.Spec.Security; s != nil && (s.APIKey != nil || s.BasicAuth != nil) {
+			return true
+		}
+		for i := range vs.Spec.Routes {
+			if RouteAuthentication(nil, vs.Spec.Routes[i].Security).Required() {
+				return true
+			}
+		}
+	}
+	for _, rt := range c.RouteTables {
+		for i := range rt.Spec.Routes {
+			if RouteAuthentication(nil, rt.Spec.Routes[i].Security).Required() {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -40,6 +40,7 @@ func validate(cfg *Config) Diagnostics {
 		v.checkRouteTable(rt)
 	}
 	v.checkDelegation(cfg)
+	v.checkCacheBypass(cfg)
 	v.checkJWTDelegation(cfg)
 	v.checkDomainClaims(cfg)
 	return v.diags

@@ -15,7 +15,7 @@ import (
 // TestCache runs a VirtualService with Envoy's in-memory cache in front of a backend that counts
 // its hits per path: a fresh GET response is answered from the cache the second time (with an
 // age header, the backend not asked again); no-store and private responses, POSTs and a route
-// that opts out always reach the backend, and so do responses with a Vary header, which Envoy
+// that opts out always reach the backend, direct responses are answered, and so do responses with a Vary header, which Envoy
 // 1.40 crashes on once cached.
 func TestCache(t *testing.T) {
 	var mu sync.Mutex
@@ -50,6 +50,8 @@ spec:
   - match: {prefix: /fresh}
     cache: {disabled: true}
     upstream: app
+  - match: {prefix: /direct}
+    directResponse: {status: 200, body: "direct"}
   - match: {prefix: /}
     upstream: app
 %s`, be.upstreamYAML()))
@@ -114,6 +116,13 @@ spec:
 			}
 		})
 	}
+	t.Run("direct responses skip the cache", func(t *testing.T) {
+		// Envoy's cache filter answers a request without an Upstream with a 404, so Portico
+		// turns it off on such routes.
+		if got := call(t, http.MethodGet, "/direct"); got.body != "direct" {
+			t.Fatalf("got %q, want the direct response", got.body)
+		}
+	})
 	t.Run("a response with vary is not cached and Envoy keeps serving", func(t *testing.T) {
 		for i := 1; i <= 3; i++ {
 			if got, want := call(t, http.MethodGet, "/vary"), fmt.Sprintf("GET /vary #%d", i); got.body != want || got.age != "" {

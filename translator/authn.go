@@ -64,29 +64,6 @@ func authzNeedsOf(cfg *config.Config, vss []*config.VirtualService) authzNeeds {
 	return n
 }
 
-// usesAuthn reports whether any VirtualService or RouteTable of cfg asks for Portico's
-// authentication, which makes the identity header Portico's to set everywhere.
-func usesAuthn(cfg *config.Config) bool {
-	for _, vs := range cfg.VirtualServices {
-		if s := vs.Spec.Security; s != nil && (s.APIKey != nil || s.BasicAuth != nil) {
-			return true
-		}
-		for i := range vs.Spec.Routes {
-			if config.RouteAuthentication(nil, vs.Spec.Routes[i].Security).Required() {
-				return true
-			}
-		}
-	}
-	for _, rt := range cfg.RouteTables {
-		for i := range rt.Spec.Routes {
-			if config.RouteAuthentication(nil, rt.Spec.Routes[i].Security).Required() {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // walkRoutes calls fn for every route of a route list and, once each, of the RouteTables it
 // delegates to.
 func walkRoutes(cfg *config.Config, routes []config.Route, fn func(r *config.Route)) {

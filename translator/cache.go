@@ -72,9 +72,18 @@ func cacheVirtualHost(vs *config.VirtualService, vh *routev3.VirtualHost) error 
 	return nil
 }
 
-// cacheRoute applies a route's own cache block: on, or off against its VirtualService's.
-func cacheRoute(r *config.Route, er *routev3.Route) error {
-	if r.Cache == nil {
+// cacheRoute applies a route's own cache block: on, or off against its VirtualService's. The
+// cache is off on routes the gateway answers itself: Envoy's cache filter answers a request
+// without an Upstream with a 404.
+func cacheRoute(vs *config.VirtualService, r *config.Route, er *routev3.Route) error {
+	vsCaches := vs.Spec.Cache != nil && !vs.Spec.Cache.Disabled
+	switch {
+	case r.Redirect != nil || r.DirectResponse != nil:
+		if vsCaches {
+			return switchFilters(&er.TypedPerFilterConfig, []string{cacheFilterName}, false)
+		}
+		return nil
+	case r.Cache == nil:
 		return nil
 	}
 	return switchFilters(&er.TypedPerFilterConfig, []string{cacheFilterName}, !r.Cache.Disabled)
@@ -96,7 +105,7 @@ func (b *routeBuilder) responseRoute(r *config.Route, er *routev3.Route) error {
 	if err := compressionRoute(b.gateway, b.current, r, er); err != nil {
 		return fmt.Errorf("compression: %w", err)
 	}
-	if err := cacheRoute(r, er); err != nil {
+	if err := cacheRoute(b.current, r, er); err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
 	return nil

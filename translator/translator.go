@@ -49,7 +49,7 @@ func Translate(cfg *config.Config) (*Output, error) {
 		}
 		upstreams[u.Metadata.Name] = true
 	}
-	b := &routeBuilder{cfg: cfg, upstreams: upstreams, identityHeaderOwned: usesAuthn(cfg)}
+	b := &routeBuilder{cfg: cfg, upstreams: upstreams, identityHeaderOwned: cfg.UsesAuthentication()}
 	for _, gw := range cfg.Gateways {
 		if gw.Spec.Protocol == config.ProtocolTCP {
 			build := tcpListener
