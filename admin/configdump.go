@@ -14,7 +14,11 @@ import (
 const envoyAdminTimeout = 5 * time.Second
 
 // droppedKeys are fields whose value is a secret wherever they appear.
-var droppedKeys = map[string]bool{"private_key": true, "password": true, "session_ticket_keys": true}
+var droppedKeys = map[string]bool{
+	"private_key": true, "password": true, "session_ticket_keys": true,
+	// AWS keys of the aws_lambda filter's per-route configuration.
+	"secret_access_key": true, "session_token": true,
+}
 
 // inlineKeys hold a data source's inline content: a secret inside a secret, a response body
 // elsewhere.

@@ -294,6 +294,6 @@ func (v *validator) checkRoutesRateLimits(s subject, routes []Route) {
 			v.errorf(s, p+".rateLimit", "a delegating route cannot have rate limits; put them on the routes of the RouteTable, or on the VirtualService")
 			continue
 		}
-		v.checkRateLimitPolicy(s, p+".rateLimit", r.RateLimit, r.Upstream != "" || len(r.Destinations) > 0 || r.UpstreamGroup != "")
+		v.checkRateLimitPolicy(s, p+".rateLimit", r.RateLimit, r.Upstream != "" || len(r.Destinations) > 0 || r.UpstreamGroup != "" || r.Lambda != nil)
 	}
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // routeActions are the Route fields that say what to do with a request; exactly one is set.
-var routeActions = []string{"upstream", "destinations", "upstreamGroup", "redirect", "directResponse", "delegate"}
+var routeActions = []string{"upstream", "destinations", "upstreamGroup", "redirect", "directResponse", "delegate", "lambda"}
 
 // pathMatchers are the RouteMatch fields that match the path; exactly one is set.
 var pathMatchers = []string{"prefix", "exact", "regex"}
@@ -230,6 +230,11 @@ func (v *validator) checkAction(s subject, p string, r *Route) {
 	if s.src.valid(p+".upstream") && v.upstreams[r.Upstream] == nil {
 		v.errorf(s, p+".upstream", "%s", notDefined(KindUpstream, r.Upstream, v.upstreamNames))
 	}
+	v.checkNotLambdaUpstream(s, p+".upstream", r.Upstream)
+	if r.Lambda != nil {
+		v.checkLambda(s, p+".lambda", r.Lambda)
+		v.checkLambdaRouteOptions(s, p+".options")
+	}
 	if s.src.valid(p + ".destinations") {
 		v.checkDestinations(s, p+".destinations", r.Destinations)
 	}
@@ -271,6 +276,7 @@ func (v *validator) checkDestinations(s subject, p string, dests []Destination) 
 				v.errorf(s, dp+".upstream", "Upstream %q is listed more than once; merge the weights into one destination", excerpt(d.Upstream))
 			}
 			seen[d.Upstream] = true
+			v.checkNotLambdaUpstream(s, dp+".upstream", d.Upstream)
 		}
 		if s.src.valid(dp + ".weight") {
 			if d.Weight < 1 || d.Weight > math.MaxUint32 {

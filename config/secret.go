@@ -36,7 +36,9 @@ type Secret struct {
 type SecretSpec struct {
 	// Type is apiKeys (lines of identity:key; an identity may have several keys, keys are at
 	// least 16 characters), htpasswd (lines of user:hash with bcrypt hashes only, as
-	// `htpasswd -B` writes them), or tls (PEM files named by certFile, keyFile and caFile).
+	// `htpasswd -B` writes them), tls (PEM files named by certFile, keyFile and caFile), or
+	// awsCredentials (aws_access_key_id = ..., aws_secret_access_key = ... and optionally
+	// aws_session_token = ... lines, as in an AWS credentials file's default profile).
 	// In credential files, blank lines and lines starting with # are skipped.
 	Type string `yaml:"type"`
 	// File is the credential file of an apiKeys or htpasswd Secret. A relative path is relative
@@ -55,6 +57,8 @@ type SecretSpec struct {
 	CertPEM []byte        `yaml:"-"`
 	KeyPEM  PrivateKeyPEM `yaml:"-"`
 	CAPEM   []byte        `yaml:"-"`
+	// AWS is an awsCredentials Secret's keys as read and checked at load time.
+	AWS *AWSKeys `yaml:"-"`
 }
 
 // SecretNamed returns the Secret of that name, nil when there is none. A validated Config has
@@ -117,6 +121,8 @@ func (v *validator) checkSecrets(secrets []*Secret) {
 		case !typeOK:
 		case sec.Spec.Type == SecretTypeTLS:
 			v.checkTLSSecret(s, sec)
+		case sec.Spec.Type == SecretTypeAWSCredentials:
+			v.checkAWSCredentialsSecret(s, sec)
 		case v.checkCredentialFields(s, sec) && sec.Source.valid("spec.file"):
 			v.checkSecretFile(s, sec)
 		}

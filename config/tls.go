@@ -111,7 +111,7 @@ func tlsDefaults(g *Gateway) {
 }
 
 // ServedFiles lists the files whose content Portico reads and serves to Envoy itself (certificates,
-// keys and client CAs of HTTPS Gateways and Upstreams, tls Secrets' files, JWKS files), sorted
+// keys and client CAs of HTTPS Gateways and Upstreams, tls and awsCredentials Secrets' files, JWKS files), sorted
 // and without repeats. A change of one of them changes what Envoy must be given, so they are
 // watched like the configuration files.
 func (c *Config) ServedFiles() []string {
@@ -132,6 +132,7 @@ func (c *Config) ServedFiles() []string {
 		}
 	}
 	out = append(out, c.jwksFiles()...)
+	out = append(out, c.awsSecretFiles()...)
 	// Certificates given by Secret leave their inline fields empty.
 	out = slices.DeleteFunc(out, func(f string) bool { return f == "" })
 	slices.Sort(out)

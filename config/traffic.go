@@ -164,7 +164,7 @@ func (v *validator) checkRouteOptions(s subject, p string, r *Route) {
 		v.errorf(s, op, "a delegating route forwards nothing itself; set options on the routes of the RouteTable it delegates to")
 		return
 	}
-	forwards := s.src.has(p+".upstream") || s.src.has(p+".destinations") || s.src.has(p+".upstreamGroup")
+	forwards := s.src.has(p+".upstream") || s.src.has(p+".destinations") || s.src.has(p+".upstreamGroup") || s.src.has(p+".lambda")
 	if !forwards {
 		for _, f := range forwardingOptions {
 			if has(f) {
@@ -220,6 +220,7 @@ func (v *validator) checkRouteOptions(s subject, p string, r *Route) {
 		if s.src.valid(op+".mirror.upstream") && v.upstreams[m.Upstream] == nil {
 			v.errorf(s, op+".mirror.upstream", "%s", notDefined(KindUpstream, m.Upstream, v.upstreamNames))
 		}
+		v.checkNotLambdaUpstream(s, op+".mirror.upstream", m.Upstream)
 		v.checkPercentage(s, op+".mirror.percentage", m.Percentage)
 	}
 	if f := o.Faults; f != nil && s.src.valid(op+".faults") {

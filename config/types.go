@@ -217,6 +217,8 @@ type Route struct {
 	DirectResponse *DirectResponse `yaml:"directResponse,omitempty"`
 	// Delegate hands matching requests to the routes of one or more RouteTables.
 	Delegate *Delegate `yaml:"delegate,omitempty"`
+	// Lambda invokes an AWS Lambda function through an aws Upstream.
+	Lambda *LambdaDestination `yaml:"lambda,omitempty"`
 	// RateLimit limits the requests this route matches, in addition to its VirtualService's.
 	RateLimit *RateLimitPolicy `yaml:"rateLimit,omitempty"`
 	// Security refines or opts out of the VirtualService's security for this route.
@@ -329,6 +331,8 @@ type UpstreamSpec struct {
 	DNS *DNSUpstream `yaml:"dns,omitempty"`
 	// Etcd discovers hosts at run time from the keys under a prefix in etcd, following changes.
 	Etcd *EtcdUpstream `yaml:"etcd,omitempty"`
+	// AWS is an AWS Lambda endpoint that routes invoke functions through (lambda action).
+	AWS *AWSUpstream `yaml:"aws,omitempty"`
 
 	// Options tune connections, load balancing, health checking and limits.
 	Options *UpstreamOptions `yaml:"options,omitempty"`

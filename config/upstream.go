@@ -38,6 +38,13 @@ func (v *validator) checkUpstream(u *Upstream) {
 	if u.Spec.Etcd != nil && u.Source.valid("spec.etcd") {
 		v.checkEtcd(s, u.Spec.Etcd)
 	}
+	if u.Spec.AWS != nil && u.Source.valid("spec.aws") {
+		var tls *UpstreamTLS
+		if u.Spec.Options != nil {
+			tls = u.Spec.Options.TLS
+		}
+		v.checkAWSUpstream(s, u.Spec.AWS, tls)
+	}
 	v.checkUpstreamOptions(s, u.Spec.Options)
 	if u.Spec.Options != nil && u.Source.valid("spec.options") {
 		v.checkUpstreamTLS(s, u.Spec.Options.TLS)

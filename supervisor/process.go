@@ -179,6 +179,9 @@ func (s *Supervisor) start(out *outputFile, epoch int, settings Settings) (*envo
 	// Handing exec real files lets Envoy write straight into the pipes, so Wait returns when
 	// Envoy exits rather than when every copy of the pipes is closed.
 	cmd.Stdout, cmd.Stderr = stdoutW, stderrW
+	if len(s.opts.Env) > 0 {
+		cmd.Env = append(os.Environ(), s.opts.Env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		// A group of its own lets the supervisor signal Envoy and anything it spawns together,
 		// and keeps a terminal's Ctrl-C from reaching Envoy before Portico has drained it.

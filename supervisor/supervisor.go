@@ -40,6 +40,9 @@ type Options struct {
 	// connect to them. Default RunDir; its socket paths must fit in sun_path
 	// (HotRestartSocketPathLen).
 	SocketDir string
+	// Env is added to the environment Envoy inherits from Portico (KEY=value entries; a later
+	// entry for a key wins).
+	Env []string
 	// Concurrency is Envoy's worker thread count (--concurrency); 0 leaves Envoy's default of
 	// one worker per hardware thread.
 	Concurrency int

@@ -78,6 +78,9 @@ func upstream(u *config.Upstream) (*clusterv3.Cluster, *endpointv3.ClusterLoadAs
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}
 		c.EdsClusterConfig = &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsSource()}
 		return c, DiscoveredEndpoints(u.Metadata.Name, nil), nil
+	case u.Spec.AWS != nil:
+		c, err := lambdaCluster(u, c)
+		return c, nil, err
 	default:
 		return nil, nil, fmt.Errorf("no discovery type set")
 	}

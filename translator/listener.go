@@ -43,6 +43,9 @@ func listener(gw *config.Gateway, vss []*config.VirtualService, tn trafficNeeds,
 		return nil, err
 	}
 	manager.HttpFilters = append(append(traffic, resp...), manager.HttpFilters...)
+	if err := applyLambda(tn, manager); err != nil {
+		return nil, fmt.Errorf("lambda: %w", err)
+	}
 	manager.UpgradeConfigs = upgradeConfigs(gw)
 	if manager.AccessLog, err = accessLogs(gw.Spec.AccessLog); err != nil {
 		return nil, fmt.Errorf("access log: %w", err)

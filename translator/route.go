@@ -168,6 +168,10 @@ func (b *routeBuilder) route(r config.Route, name string, parents []config.Route
 			return nil, err
 		}
 		er.Action = &routev3.Route_Redirect{Redirect: rd}
+	case r.Lambda != nil:
+		if err := b.lambdaRoute(r.Lambda, er); err != nil {
+			return nil, err
+		}
 	case r.DirectResponse != nil:
 		dr := &routev3.DirectResponseAction{Status: uint32(r.DirectResponse.Status)}
 		if r.DirectResponse.Body != "" {

@@ -145,12 +145,12 @@ func optionalDuration(field, d string) (*durationpb.Duration, error) {
 
 const websocketUpgrade = "websocket"
 
-// trafficNeeds records which of the filters that route options configure a Gateway's listener
-// needs.
-type trafficNeeds struct{ fault, cors bool }
+// trafficNeeds records which of the filters that route options and actions configure a
+// Gateway's listener needs.
+type trafficNeeds struct{ fault, cors, lambda bool }
 
 // trafficNeedsOf looks at the VirtualServices a Gateway serves, and the RouteTables they
-// delegate to, for faults and CORS policies.
+// delegate to, for faults, CORS policies and lambda actions.
 func trafficNeedsOf(cfg *config.Config, vss []*config.VirtualService) trafficNeeds {
 	var n trafficNeeds
 	for _, vs := range vss {
@@ -159,6 +159,7 @@ func trafficNeedsOf(cfg *config.Config, vss []*config.VirtualService) trafficNee
 		}
 	}
 	eachServedRoute(cfg, vss, func(r *config.Route) {
+		n.lambda = n.lambda || r.Lambda != nil
 		if o := r.Options; o != nil {
 			n.fault = n.fault || o.Faults != nil
 			n.cors = n.cors || o.CORS != nil

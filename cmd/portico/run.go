@@ -146,8 +146,14 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 	if err != nil {
 		return err
 	}
+	awsCreds := newAWSCredentialsFile(logger, runDir)
+	defer awsCreds.remove()
+	applying := func(cfg *config.Config) {
+		authn.applying(cfg)
+		awsCreds.applying(cfg)
+	}
 	ctrl := controller.New(controller.Options{Read: src.Read, XDS: xsrv, Logger: logger, StateDir: stateDir,
-		SourceID: sourceID(src), Strict: o.strict, Preflight: newGatewayPorts, Applying: authn.applying, Discovery: disc})
+		SourceID: sourceID(src), Strict: o.strict, Preflight: newGatewayPorts, Applying: applying, Discovery: disc})
 	gen, err := ctrl.Start(ctx)
 	if err != nil {
 		return err
@@ -238,6 +244,7 @@ func runGateway(ctx context.Context, o runOptions, logger *slog.Logger, stdout i
 		BootstrapPath: bsPath,
 		RunDir:        runDir,
 		SocketDir:     sockDir,
+		Env:           awsCreds.env(),
 		RunsDir:       filepath.Join(stateDir, "runs"),
 		Concurrency:   settings.Concurrency,
 		LogLevel:      settings.LogLevel,
