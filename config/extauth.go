@@ -131,6 +131,7 @@ func (v *validator) checkExtAuthUpstream(s subject, p, name string) *Upstream {
 	if u == nil {
 		v.errorf(s, p, "%s", notDefined(KindUpstream, name, v.upstreamNames))
 	}
+	v.checkNotLambdaUpstream(s, p, name)
 	return u
 }
 

@@ -356,6 +356,7 @@ func (v *validator) checkJWKS(s subject, p string, j *JWKSSource) {
 	}
 	if s.src.valid(rp + ".upstream") {
 		u := v.upstreams[r.Upstream]
+		v.checkNotLambdaUpstream(s, rp+".upstream", r.Upstream)
 		switch {
 		case u == nil:
 			v.errorf(s, rp+".upstream", "%s", notDefined(KindUpstream, r.Upstream, v.upstreamNames))

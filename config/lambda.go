@@ -421,11 +421,12 @@ func (c *Config) awsSecretFiles() []string {
 	return out
 }
 
-// checkNotLambdaUpstream refuses a plain route to an aws Upstream, which would send requests
+// checkNotLambdaUpstream refuses any use of an aws Upstream but a lambda action (a plain route,
+// a split, a mirror, a TCP Gateway, an authorization or JWKS server): it would send requests
 // unsigned to the Lambda endpoint.
 func (v *validator) checkNotLambdaUpstream(s subject, p, name string) {
 	if u := v.upstreams[name]; u != nil && u.Spec.AWS != nil && s.src.valid(p) {
-		v.errorf(s, p, "Upstream %q (%s) is an AWS Lambda endpoint; invoke a function with lambda: {upstream: %s, function: <name or ARN>} instead", excerpt(name), u.Source.At("metadata.name"), excerpt(name))
+		v.errorf(s, p, "Upstream %q (%s) is an AWS Lambda endpoint, which only a route's lambda action can use: lambda: {upstream: %s, function: <name or ARN>}", excerpt(name), u.Source.At("metadata.name"), excerpt(name))
 	}
 }
 

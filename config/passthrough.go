@@ -35,6 +35,7 @@ func (v *validator) checkPassthroughRoutes(s subject, routes []PassthroughRoute)
 		if s.src.valid(rp+".upstream") && v.upstreams[r.Upstream] == nil {
 			v.errorf(s, rp+".upstream", "%s", notDefined(KindUpstream, r.Upstream, v.upstreamNames))
 		}
+		v.checkNotLambdaUpstream(s, rp+".upstream", r.Upstream)
 		if s.src.has(rp+".serverNames") && len(r.ServerNames) == 0 {
 			v.errorf(s, rp+".serverNames", "empty list; leave serverNames out to make this the default route")
 			continue

@@ -64,6 +64,8 @@ func (v *validator) checkTCPGateway(s subject, g *Gateway) {
 			definedList(KindUpstream, v.upstreamNames))
 	case g.Source.valid("spec.tcp.upstream") && v.upstreams[t.Upstream] == nil:
 		v.errorf(s, "spec.tcp.upstream", "%s", notDefined(KindUpstream, t.Upstream, v.upstreamNames))
+	default:
+		v.checkNotLambdaUpstream(s, "spec.tcp.upstream", t.Upstream)
 	}
 	if t != nil {
 		v.checkDuration(s, "spec.tcp.idleTimeout", t.IdleTimeout)
