@@ -31,6 +31,16 @@ func (v *validator) checkCache(s subject, p string, c *Cache, turnsOff bool) {
 func (v *validator) checkRouteResponsePolicies(s subject, p string, r *Route) {
 	v.checkCompression(s, p+".compression", r.Compression, true)
 	v.checkCache(s, p+".cache", r.Cache, true)
+	if c := r.Cache; c != nil && !c.Disabled && s.src.valid(p+".cache") && r.NeverCached() {
+		v.errorf(s, p+".cache", "a route that redirects, answers directly or invokes Lambda is never cached (Envoy's cache would answer 404 or skip the Lambda signing); remove cache")
+	}
+}
+
+// NeverCached says whether the route's action keeps it out of the cache: Envoy's cache filter
+// answers a request without an Upstream with a 404, and fetches cacheable requests past the
+// filters after it, the Lambda filter that signs invocations among them.
+func (r *Route) NeverCached() bool {
+	return r.Redirect != nil || r.DirectResponse != nil || r.Lambda != nil
 }
 
 // checkCacheBypass refuses a cache on routes whose route configuration changes requests or
@@ -73,7 +83,7 @@ func (v *validator) checkCacheBypass(cfg *Config) {
 				if r.Cache != nil {
 					caches, p = !r.Cache.Disabled, p+".cache"
 				}
-				if !caches || r.Redirect != nil || r.DirectResponse != nil || seen[r] || !s.src.valid(p) {
+				if !caches || r.NeverCached() || seen[r] || !s.src.valid(p) {
 					continue
 				}
 				seen[r] = true

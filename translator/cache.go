@@ -73,12 +73,11 @@ func cacheVirtualHost(vs *config.VirtualService, vh *routev3.VirtualHost) error 
 }
 
 // cacheRoute applies a route's own cache block: on, or off against its VirtualService's. The
-// cache is off on routes the gateway answers itself: Envoy's cache filter answers a request
-// without an Upstream with a 404.
+// cache is off on routes whose action it would break (see config.Route.NeverCached).
 func cacheRoute(vs *config.VirtualService, r *config.Route, er *routev3.Route) error {
 	vsCaches := vs.Spec.Cache != nil && !vs.Spec.Cache.Disabled
 	switch {
-	case r.Redirect != nil || r.DirectResponse != nil:
+	case r.NeverCached():
 		if vsCaches {
 			return switchFilters(&er.TypedPerFilterConfig, []string{cacheFilterName}, false)
 		}
