@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -413,5 +417,73 @@ spec:
 		if bytes.Contains([]byte(logs), []byte(secret)) {
 			t.Errorf("portico's output contains a secret access key")
 		}
+	}
+}
+
+// TestLambdaHTTPS invokes a function on a fake endpoint over TLS, by name: the endpoint's
+// certificate must chain to the system CA bundle (SSL_CERT_FILE here) and name the endpoint's
+// host, and the signature covers host:port. An endpoint whose certificate names another host
+// is never sent the request.
+func TestLambdaHTTPS(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, dir, "ca")
+	serve := func(cert tls.Certificate, f *fakeLambda) int {
+		l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(f.handle), ErrorLog: log.New(io.Discard, "", 0)}
+		go srv.Serve(l)
+		t.Cleanup(func() { srv.Close() })
+		return l.Addr().(*net.TCPAddr).Port
+	}
+	good, impostor := &fakeLambda{}, &fakeLambda{}
+	goodPort := serve(ca.issue(t, dir, "localhost", x509.ExtKeyUsageServerAuth), good)
+	impostorPort := serve(ca.issue(t, dir, "impostor.example", x509.ExtKeyUsageServerAuth), impostor)
+	port := envoytest.FreePort(t)
+	upstream := func(name string, endpointPort int) string {
+		return fmt.Sprintf(`---
+apiVersion: portico.dev/v1
+kind: Upstream
+metadata: {name: %s}
+spec:
+  aws: {region: %s, accountId: "%s", credentials: {fromEnvironment: true}, endpoint: "https://localhost:%d"}
+`, name, lambdaRegion, lambdaAccount, endpointPort)
+	}
+	cfgPath := filepath.Join(dir, "portico.yaml")
+	writeFile(t, cfgPath, gatewayYAML(port)+upstream("good", goodPort)+upstream("impostor", impostorPort)+`---
+apiVersion: portico.dev/v1
+kind: VirtualService
+metadata: {name: api}
+spec:
+  routes:
+  - match: {prefix: /good}
+    lambda: {upstream: good, function: orders}
+  - match: {prefix: /impostor}
+    lambda: {upstream: impostor, function: orders}
+`)
+	env := []string{"SSL_CERT_FILE=" + filepath.Join(dir, "ca.crt"),
+		"AWS_ACCESS_KEY_ID=" + lambdaAccessKeyID, "AWS_SECRET_ACCESS_KEY=" + lambdaSecretKey}
+	p := start(t, dir, env, "-c", cfgPath, "--envoy-path", envoytest.Binary(t))
+	p.waitReady()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+
+	eventually(t, 10*time.Second, "the function's result over TLS", func() error {
+		code, body, err := get("", base+"/good")
+		if err != nil || code != 201 || body != "GET /good  client=" {
+			return fmt.Errorf("got %d %q %v", code, body, err)
+		}
+		return nil
+	})
+	invs, rejected := good.seen()
+	if len(invs) != 1 || invs[0].function != "arn:aws:lambda:"+lambdaRegion+":"+lambdaAccount+":function:orders" || len(rejected) != 0 {
+		t.Errorf("endpoint saw %d invocations (%v), refused %q; want one signed invocation of orders", len(invs), invs, rejected)
+	}
+	code, body, err := get("", base+"/impostor")
+	if err != nil || code != http.StatusServiceUnavailable {
+		t.Errorf("impostor endpoint: got %d %q %v, want 503", code, body, err)
+	}
+	if invs, rejected := impostor.seen(); len(invs)+len(rejected) != 0 {
+		t.Errorf("an endpoint with another host's certificate was sent %d requests", len(invs)+len(rejected))
 	}
 }

@@ -50,6 +50,9 @@ func lambdaCluster(u *config.Upstream, c *clusterv3.Cluster) (*clusterv3.Cluster
 	endpoint := &endpointv3.Endpoint{Address: socketAddress(host, port)}
 	if ip := net.ParseIP(host); ip == nil {
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_LOGICAL_DNS}
+		// Lambda endpoints answer over IPv4 everywhere; Envoy's default would try IPv6 first
+		// and fail on hosts without an IPv6 route.
+		c.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
 		endpoint.Hostname = host
 	} else {
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC}
