@@ -55,8 +55,8 @@ func cacheFilter() (*hcmv3.HttpFilter, error) {
 		return nil, err
 	}
 	// No Vary header is allowed, so a response that varies is never cached: Envoy 1.40 crashes
-	// (SIGSEGV) on the next request for a response it cached with any Vary header, which any
-	// client could trigger against a backend that sends "Vary: Accept-Encoding".
+	// (SIGSEGV) when it caches a response that varies on an allowed header, which any client
+	// could trigger against a backend that sends "Vary: Accept-Encoding".
 	a, err := anypb.New(&cachev3.CacheConfig{TypedConfig: store})
 	if err != nil {
 		return nil, err
