@@ -17,7 +17,8 @@ import (
 // TestCompression runs a Gateway that compresses with gzip, a VirtualService that inherits it
 // and one that offers brotli first: large JSON comes back in the encoding the client asked for
 // and decodes to the backend's bytes; nothing is compressed for a client that does not ask, below
-// the minimum length, on a route that opts out, or when the backend has encoded it already.
+// the minimum length, on a route that opts out, or when the backend has encoded it already; a
+// route's own setting (a lower minimum) replaces the Gateway's.
 func TestCompression(t *testing.T) {
 	big := []byte(`{"items":[` + strings.Repeat(`{"name":"portico","size":12345},`, 300) + `{}]}`)
 	small := []byte(`{"ok":true}`)
@@ -28,7 +29,7 @@ func TestCompression(t *testing.T) {
 	be := namedBackend(t, "app", func(w http.ResponseWriter, r *http.Request) {
 		body := big
 		switch r.URL.Path {
-		case "/small":
+		case "/small", "/tiny":
 			body = small
 		case "/encoded":
 			w.Header().Set("Content-Encoding", "gzip")
@@ -56,6 +57,9 @@ spec:
   routes:
   - match: {prefix: /raw}
     compression: {disabled: true}
+    upstream: app
+  - match: {prefix: /tiny}
+    compression: {minContentLength: 5}
     upstream: app
   - match: {prefix: /}
     upstream: app
@@ -128,9 +132,11 @@ spec:
 		{"identity when only an encoding not offered is accepted", "site", "/data", "br", "", big},
 		{"identity below the minimum length", "site", "/small", "gzip", "", small},
 		{"identity on a route that opts out", "site", "/raw", "gzip", "", big},
+		{"a route's own setting replaces the gateway's", "site", "/tiny", "gzip", "gzip", small},
 		{"already encoded responses are passed on once", "site", "/encoded", "gzip", "gzip", big},
 		{"the first algorithm wins a tie", "api", "/data", "gzip, br", "br", nil},
 		{"the virtual host's second algorithm", "api", "/data", "gzip", "gzip", big},
+		{"the client's q-values beat the order listed", "api", "/data", "gzip;q=1, br;q=0.5", "gzip", big},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := call(tc.host, tc.path, tc.acceptEncoding)
