@@ -76,6 +76,10 @@ func (d *decoder) decodeNode(n *yaml.Node, v reflect.Value, path string) bool {
 		d.expanding[n] = true
 		defer delete(d.expanding, n)
 	}
+	if v.Type() == notSupportedType {
+		d.report(n, path, "this Kubernetes field is not supported by Portico; remove it (see docs/gateway-api.md)")
+		return false
+	}
 	switch v.Kind() {
 	case reflect.Pointer:
 		if isNull(n) {

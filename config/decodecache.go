@@ -46,6 +46,7 @@ func (c *DecodeCache) parse(files []SourceFile) *loader {
 			l.add(decodeFile(f.Name, []byte(f.Data)), false)
 			l.decoded = append(l.decoded, f.Name)
 		}
+		l.convertGatewayAPI()
 		return &l
 	}
 	c.mu.Lock()
@@ -62,6 +63,7 @@ func (c *DecodeCache) parse(files []SourceFile) *loader {
 		l.add(cf.docs, true)
 	}
 	c.files = next
+	l.convertGatewayAPI()
 	return &l
 }
 

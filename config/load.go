@@ -48,6 +48,7 @@ func Load(paths ...string) (*Config, error) {
 func Parse(filename string, data []byte) (*Config, error) {
 	var l loader
 	l.add(decodeFile(filename, data), false)
+	l.convertGatewayAPI()
 	return l.finish([]string{filename})
 }
 
@@ -133,8 +134,47 @@ type loader struct {
 	diags        Diagnostics
 	docs         int
 	syntaxErrors bool
+	gw           gatewayAPIDocs
 	// decoded lists the files decoded for this load rather than taken from a DecodeCache.
 	decoded []string
+	// origins maps the resources converted from Gateway API documents to those documents.
+	origins map[ResourceRef]origin
+}
+
+// convertGatewayAPI adds the resources converted from the load's Gateway API documents. It
+// runs once every file is read: a route may name a Gateway or Service of another file.
+func (l *loader) convertGatewayAPI() {
+	if l.syntaxErrors || l.gw.gateways == nil && l.gw.routes == nil && l.gw.services == nil && l.gw.secrets == nil {
+		return
+	}
+	out, resources, origins, diags := convertGatewayAPI(l.gw)
+	l.cfg.Gateways = append(l.cfg.Gateways, out.Gateways...)
+	l.cfg.VirtualServices = append(l.cfg.VirtualServices, out.VirtualServices...)
+	l.cfg.Upstreams = append(l.cfg.Upstreams, out.Upstreams...)
+	l.cfg.Secrets = append(l.cfg.Secrets, out.Secrets...)
+	l.cfg.GatewayAPI = resources
+	l.origins = origins
+	l.diags = append(l.diags, diags...)
+}
+
+// attribute makes a diagnostic about a resource converted from a Gateway API document name
+// that document and its field, which is what the user wrote.
+func (l *loader) attribute(ds Diagnostics) {
+	for i, d := range ds {
+		o, ok := l.origins[ResourceRef{Kind: d.Kind, Name: d.Name}]
+		if !ok {
+			continue
+		}
+		field := ""
+		for p := d.Field; p != ""; p = parentPath(p) {
+			if gp, ok := o.fields[p]; ok {
+				field = gp
+				break
+			}
+		}
+		ds[i].Message = fmt.Sprintf("%s (as Portico %s %q %s)", d.Message, d.Kind, d.Name, d.Field)
+		ds[i].Kind, ds[i].Name, ds[i].Field = o.kind, o.name, field
+	}
 }
 
 // fileDocs is what one file decodes to: its resources, defaults applied, and the decoder's
@@ -144,6 +184,7 @@ type fileDocs struct {
 	diags       Diagnostics
 	docs        int
 	syntaxError bool
+	gw          gatewayAPIDocs
 }
 
 // add appends the resources and findings of one file. copied gives the load its own deep copy
@@ -157,6 +198,7 @@ func (l *loader) add(f *fileDocs, copied bool) {
 	l.cfg.UpstreamGroups = appendResources(l.cfg.UpstreamGroups, f.cfg.UpstreamGroups, copied)
 	l.cfg.Proxies = appendResources(l.cfg.Proxies, f.cfg.Proxies, copied)
 	l.cfg.Secrets = appendResources(l.cfg.Secrets, f.cfg.Secrets, copied)
+	l.gw.add(f.gw)
 	l.diags = append(l.diags, f.diags...)
 	l.docs += f.docs
 	l.syntaxErrors = l.syntaxErrors || f.syntaxError
@@ -214,6 +256,7 @@ func decodeGroups(filename string, data []byte, groups []docGroup) *fileDocs {
 		f.cfg.UpstreamGroups = append(f.cfg.UpstreamGroups, p.cfg.UpstreamGroups...)
 		f.cfg.Proxies = append(f.cfg.Proxies, p.cfg.Proxies...)
 		f.cfg.Secrets = append(f.cfg.Secrets, p.cfg.Secrets...)
+		f.gw.add(p.gw)
 		f.diags = append(f.diags, p.diags...)
 		f.docs += p.docs
 	}
@@ -355,6 +398,19 @@ func (f *fileDocs) decodeDocument(filename string, root *yaml.Node) {
 		return
 	}
 	apiVersion, kind, name := envelope(root)
+	if kinds, ok := kubernetesAPIVersion(apiVersion); ok {
+		d.name = name
+		switch {
+		case kind == nil || kind.Kind != yaml.ScalarNode || kind.ShortTag() != "!!str":
+			d.report(root, "kind", "missing kind; %s documents are of kind %s", apiVersion.Value, strings.Join(kinds, ", "))
+		case !slices.Contains(kinds, kind.Value):
+			d.report(kind, "kind", "%s %q is not supported; Portico reads %s documents of kind %s (see docs/gateway-api.md)",
+				apiVersion.Value, excerpt(kind.Value), apiVersion.Value, strings.Join(kinds, ", "))
+		default:
+			f.decodeKubernetes(d, root, &src, apiVersion.Value, kind.Value)
+		}
+		return
+	}
 	if kind != nil && kind.ShortTag() == "!!str" && slices.Contains(knownKinds, kind.Value) {
 		// A name means little without its kind, so diagnostics name the resource only when
 		// both are known.
@@ -365,8 +421,13 @@ func (f *fileDocs) decodeDocument(filename string, root *yaml.Node) {
 		d.report(root, "", "missing apiVersion; add apiVersion: %s", APIVersion)
 	case apiVersion.Kind != yaml.ScalarNode || apiVersion.ShortTag() != "!!str":
 		d.report(apiVersion, "apiVersion", "expected a string, got %s; use apiVersion: %s", describe(apiVersion), APIVersion)
+	case strings.HasPrefix(apiVersion.Value, gatewayAPIGroup+"/"):
+		d.report(apiVersion, "apiVersion", "%q is not supported; Portico reads Gateway API documents of apiVersion %s", excerpt(apiVersion.Value), GatewayAPIVersion)
 	case apiVersion.Value != APIVersion:
-		d.report(apiVersion, "apiVersion", "%q is not supported; use apiVersion: %s", excerpt(apiVersion.Value), APIVersion)
+		d.report(apiVersion, "apiVersion", "%q is not supported; use apiVersion: %s (or %s for Gateway API documents)", excerpt(apiVersion.Value), APIVersion, GatewayAPIVersion)
+	}
+	if apiVersion != nil && apiVersion.ShortTag() == "!!str" && strings.HasPrefix(apiVersion.Value, gatewayAPIGroup+"/") {
+		return // reported above; the kinds of another version of the Gateway API are not Portico's
 	}
 	known := strings.Join(knownKinds, ", ")
 	switch {
@@ -462,7 +523,9 @@ func (l *loader) finish(paths []string) (*Config, error) {
 		return nil, fmt.Errorf("%w in %s: add YAML files (*.yaml, *.yml) with apiVersion: %s",
 			ErrNoDocuments, strings.Join(paths, ", "), APIVersion)
 	}
-	l.diags = append(l.diags, validate(&l.cfg)...)
+	found := validate(&l.cfg)
+	l.attribute(found)
+	l.diags = append(l.diags, found...)
 	l.diags.sort()
 	if l.diags.HasErrors() {
 		return nil, l.diags

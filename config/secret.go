@@ -59,6 +59,9 @@ type SecretSpec struct {
 	CAPEM   []byte        `yaml:"-"`
 	// AWS is an awsCredentials Secret's keys as read and checked at load time.
 	AWS *AWSKeys `yaml:"-"`
+	// inline marks a tls Secret converted from a Kubernetes Secret: CertPEM and KeyPEM hold
+	// its data, checked at conversion, and there are no files.
+	inline bool
 }
 
 // SecretNamed returns the Secret of that name, nil when there is none. A validated Config has

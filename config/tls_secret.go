@@ -19,6 +19,9 @@ var secretTypes = append(slices.Clone(credentials.Types), SecretTypeTLS, SecretT
 // checkTLSSecret checks a tls Secret's files and keeps their content in its spec. Each file is
 // read once, so the bytes checked are the bytes served; messages name files, never content.
 func (v *validator) checkTLSSecret(s subject, sec *Secret) {
+	if sec.Spec.inline {
+		return
+	}
 	if s.src.has("spec.file") {
 		v.errorf(s, "spec.file", "a %s Secret names its files with certFile and keyFile, caFile, or all three; remove file", SecretTypeTLS)
 	}

@@ -21,6 +21,8 @@ type Config struct {
 	UpstreamGroups  []*UpstreamGroup
 	Proxies         []*Proxy
 	Secrets         []*Secret
+	// GatewayAPI lists the Kubernetes Gateway API documents read and what each became.
+	GatewayAPI []*GatewayAPIResource
 
 	// Warnings are findings that do not stop the configuration from being served, such as an
 	// unreachable route. Load has already sorted them by position.

@@ -137,6 +137,11 @@ func resourceStatuses(served *config.Config, rejected []config.Rejection, invali
 			}
 		}
 	}
+	if served != nil {
+		for _, r := range served.GatewayAPI {
+			add(r.Kind, r.Name, r.Source)
+		}
+	}
 	reject := func(ref config.ResourceRef, reason string) {
 		st := byRef[ref]
 		if st == nil {
@@ -166,6 +171,18 @@ func resourceStatuses(served *config.Config, rejected []config.Rejection, invali
 	for _, ref := range nacked {
 		reject(ref, "envoy rejected it: "+nackMessage)
 	}
+	if served != nil {
+		// A Gateway API document is as well as the Portico resources it became.
+		for _, r := range served.GatewayAPI {
+			st := byRef[config.ResourceRef{Kind: r.Kind, Name: r.Name}]
+			for _, ref := range r.Produces {
+				if p := byRef[ref]; p != nil && p.State != StateAccepted && st.State != StateRejected {
+					st.State = p.State
+					st.Reasons = append(st.Reasons, p.Reasons...)
+				}
+			}
+		}
+	}
 	out := make([]ResourceStatus, 0, len(byRef))
 	for _, st := range byRef {
 		out = append(out, *st)
@@ -177,7 +194,8 @@ func resourceStatuses(served *config.Config, rejected []config.Rejection, invali
 }
 
 func kindOrder(kind string) int {
-	order := []string{config.KindGateway, config.KindVirtualService, config.KindRouteTable, config.KindUpstream, config.KindProxy, config.KindSecret}
+	order := []string{config.KindGateway, config.KindVirtualService, config.KindRouteTable, config.KindUpstream, config.KindProxy, config.KindSecret,
+		config.KindGatewayAPIGateway, config.KindGatewayAPIHTTPRoute, config.KindCoreService, config.KindCoreSecret}
 	if i := slices.Index(order, kind); i >= 0 {
 		return i
 	}
