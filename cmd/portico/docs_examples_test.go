@@ -25,7 +25,8 @@ import (
 )
 
 // TestDocsExamples keeps the YAML examples of the README and docs/ valid: every fenced yaml
-// block holding a Portico document (apiVersion portico.dev/v1) is written to a file and checked
+// block holding a Portico document (apiVersion portico.dev/v1) or a Gateway API one
+// (gateway.networking.k8s.io/v1, with the v1 Services and Secrets beside it) is written to a file and checked
 // by `portico validate`, the code path `portico run` takes up to the push to Envoy, and by Envoy
 // itself (validate --envoy) when PORTICO_TEST_ENVOY names one, as `make test` does. An example
 // must be valid as written; warnings (a VirtualService without a Gateway, say) are allowed, since
@@ -43,7 +44,9 @@ import (
 //
 // A block without a comment is validated alone. Files the examples name (certificates, keys,
 // CA files, JWKS files and Secret files) are created by the test beside the configuration, at
-// the relative paths the example uses, with content of the kind the field expects.
+// the relative paths the example uses, with content of the kind the field expects; in a
+// kubernetes.io/tls Secret, the placeholders BASE64-PEM-CERTIFICATE and BASE64-PEM-KEY are
+// replaced by a certificate and its key.
 func TestDocsExamples(t *testing.T) {
 	docs, err := filepath.Glob(filepath.Join("..", "..", "docs", "*.md"))
 	if err != nil {
@@ -64,7 +67,7 @@ func TestDocsExamples(t *testing.T) {
 				for i, b := range ex.blocks {
 					writeExampleFiles(t, dir, b.text)
 					name := filepath.Join(dir, fmt.Sprintf("%02d-line%d.yaml", i, b.line))
-					if err := os.WriteFile(name, []byte(b.text), 0o600); err != nil {
+					if err := os.WriteFile(name, []byte(fillKubernetesTLS(t, b.text)), 0o600); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -103,7 +106,7 @@ type docBlock struct {
 var (
 	fenceRE   = regexp.MustCompile("^```(yaml|yml)\\s*$")
 	markerRE  = regexp.MustCompile(`^<!--\s*example:\s*([A-Za-z0-9_.-]+)\s*-->\s*$`)
-	porticoRE = regexp.MustCompile(`(?m)^apiVersion:\s*portico\.dev/v1\s*$`)
+	porticoRE = regexp.MustCompile(`(?m)^apiVersion:\s*(portico\.dev|gateway\.networking\.k8s\.io)/v1\s*$`)
 )
 
 // docExamples extracts the examples of one Markdown file, named after the file and the line of
@@ -308,4 +311,17 @@ func exampleJWKS(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// fillKubernetesTLS replaces the placeholders of a kubernetes.io/tls Secret's data with a
+// certificate and its key, base64-encoded as Kubernetes stores them.
+func fillKubernetesTLS(t *testing.T, text string) string {
+	if !strings.Contains(text, "BASE64-PEM-CERTIFICATE") {
+		return text
+	}
+	certPEM, keyPEM := exampleCertificate(t, nil)
+	return strings.NewReplacer(
+		"BASE64-PEM-CERTIFICATE", base64.StdEncoding.EncodeToString(certPEM),
+		"BASE64-PEM-KEY", base64.StdEncoding.EncodeToString(keyPEM),
+	).Replace(text)
 }
