@@ -23,7 +23,7 @@ func decodeInto(t *testing.T, text string, v any) (Source, Diagnostics) {
 }
 
 // derivedAtLoad are fields that validation fills in from what the user wrote, by type and name.
-var derivedAtLoad = map[string]bool{"LambdaDestination.ARN": true, "AWSUpstream.SystemCAFile": true, "SecretSpec.AWS": true}
+var derivedAtLoad = map[string]bool{"LambdaDestination.ARN": true, "AWSUpstream.SystemCAFile": true, "SecretSpec.AWS": true, "SecretSpec.Value": true}
 
 // TestSchemaTags guards the decoder's contract with types.go: the decoder sees only fields with
 // a yaml name, so a field added without one would silently be impossible to set.

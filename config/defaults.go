@@ -32,6 +32,7 @@ func applyDefaults(cfg *Config) {
 		}
 		routeDefaults(&vs.Source, vs.Spec.Routes)
 		jwtDefaults(vs)
+		oidcDefaults(vs)
 	}
 	for _, rt := range cfg.RouteTables {
 		routeDefaults(&rt.Source, rt.Spec.Routes)

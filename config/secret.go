@@ -38,10 +38,12 @@ type SecretSpec struct {
 	// least 16 characters), htpasswd (lines of user:hash with bcrypt hashes only, as
 	// `htpasswd -B` writes them), tls (PEM files named by certFile, keyFile and caFile), or
 	// awsCredentials (aws_access_key_id = ..., aws_secret_access_key = ... and optionally
-	// aws_session_token = ... lines, as in an AWS credentials file's default profile).
+	// aws_session_token = ... lines, as in an AWS credentials file's default profile), or
+	// generic (one secret value, such as an OIDC client secret: the whole file less trailing
+	// line breaks).
 	// In credential files, blank lines and lines starting with # are skipped.
 	Type string `yaml:"type"`
-	// File is the credential file of an apiKeys or htpasswd Secret. A relative path is relative
+	// File is the credential file of an apiKeys, htpasswd, awsCredentials or generic Secret. A relative path is relative
 	// to the directory of the configuration file that names it.
 	File string `yaml:"file,omitempty"`
 	// CertFile is a tls Secret's PEM certificate chain (the certificate, then any
@@ -62,6 +64,8 @@ type SecretSpec struct {
 	// inline marks a tls Secret converted from a Kubernetes Secret: CertPEM and KeyPEM hold
 	// its data, checked at conversion, and there are no files.
 	inline bool
+	// Value is a generic Secret's value as read at load time.
+	Value RedactedString `yaml:"-"`
 }
 
 // SecretNamed returns the Secret of that name, nil when there is none. A validated Config has
@@ -126,6 +130,8 @@ func (v *validator) checkSecrets(secrets []*Secret) {
 			v.checkTLSSecret(s, sec)
 		case sec.Spec.Type == SecretTypeAWSCredentials:
 			v.checkAWSCredentialsSecret(s, sec)
+		case sec.Spec.Type == SecretTypeGeneric:
+			v.checkGenericSecret(s, sec)
 		case v.checkCredentialFields(s, sec) && sec.Source.valid("spec.file"):
 			v.checkSecretFile(s, sec)
 		}

@@ -17,6 +17,8 @@ type SecurityPolicy struct {
 	Authorization *AuthorizationPolicy `yaml:"authorization,omitempty"`
 	// ExtAuth asks your own authorization server (gRPC or HTTP) about every request.
 	ExtAuth *ExtAuth `yaml:"extAuth,omitempty"`
+	// OIDC logs browser users in with an OpenID Connect provider; see OIDC.
+	OIDC *OIDC `yaml:"oidc,omitempty"`
 }
 
 // RouteSecurity is a route's own security settings, which refine its VirtualService's.
@@ -36,6 +38,8 @@ type RouteSecurity struct {
 	Authorization *AuthorizationPolicy `yaml:"authorization,omitempty"`
 	// ExtAuth turns the VirtualService's external authorization off for this route.
 	ExtAuth *RouteExtAuth `yaml:"extAuth,omitempty"`
+	// OIDC turns the VirtualService's OIDC login off for this route.
+	OIDC *RouteOIDC `yaml:"oidc,omitempty"`
 }
 
 // checkRoutesSecurity checks the security block of each route in a route list at spec.routes.
@@ -62,6 +66,7 @@ func (v *validator) checkRoutesSecurity(s subject, routes []Route, jwt *JWTPolic
 		}
 		v.checkRouteAuthn(s, p, r.Security)
 		v.checkRouteExtAuth(s, p, r.Security)
+		v.checkRouteOIDC(s, p, r.Security)
 		// A VirtualService's own routes are checked with its policy in checkJWTClaimKeys.
 		if off := r.Security.Disabled || (r.Security.JWT != nil && r.Security.JWT.Disabled); isRouteTable && off {
 			for _, kp := range jwtClaimKeys(*s.src, fmt.Sprintf("spec.routes[%d].rateLimit", i), r.RateLimit) {
@@ -85,6 +90,7 @@ func (v *validator) checkSecurity(s subject, vs *VirtualService) {
 		v.checkVirtualServiceSecurity(s, sp)
 		v.checkAuthorization(s, "spec.security.authorization", sp.Authorization, false)
 		v.checkExtAuth(s, sp.ExtAuth)
+		v.checkOIDC(s, sp.OIDC)
 	}
 	v.checkRoutesSecurity(s, vs.Spec.Routes, jwt, false)
 	v.checkJWTClaimKeys(s, vs)

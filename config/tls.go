@@ -133,6 +133,7 @@ func (c *Config) ServedFiles() []string {
 	}
 	out = append(out, c.jwksFiles()...)
 	out = append(out, c.awsSecretFiles()...)
+	out = append(out, c.genericSecretFiles()...)
 	// Certificates given by Secret leave their inline fields empty.
 	out = slices.DeleteFunc(out, func(f string) bool { return f == "" })
 	slices.Sort(out)

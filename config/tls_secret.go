@@ -14,7 +14,7 @@ import (
 const SecretTypeTLS = "tls"
 
 // secretTypes lists every type of Secret, for validation and messages.
-var secretTypes = append(slices.Clone(credentials.Types), SecretTypeTLS, SecretTypeAWSCredentials)
+var secretTypes = append(slices.Clone(credentials.Types), SecretTypeTLS, SecretTypeAWSCredentials, SecretTypeGeneric)
 
 // checkTLSSecret checks a tls Secret's files and keeps their content in its spec. Each file is
 // read once, so the bytes checked are the bytes served; messages name files, never content.

@@ -72,6 +72,9 @@ func listener(gw *config.Gateway, vss []*config.VirtualService, tn trafficNeeds,
 	if err := applyJWT(vss, manager); err != nil {
 		return nil, fmt.Errorf("jwt: %w", err)
 	}
+	if err := applyOIDC(vss, manager); err != nil {
+		return nil, fmt.Errorf("oidc: %w", err)
+	}
 	if err := applyRBAC(rbac, manager); err != nil {
 		return nil, fmt.Errorf("authorization: %w", err)
 	}

@@ -71,6 +71,9 @@ func (b *routeBuilder) virtualHost(vs *config.VirtualService) (*routev3.VirtualH
 	if err := extAuthVirtualHost(vs, vh); err != nil {
 		return nil, fmt.Errorf("security: %w", err)
 	}
+	if err := oidcVirtualHost(vs, vh); err != nil {
+		return nil, fmt.Errorf("oidc: %w", err)
+	}
 	if err := b.responseVirtualHost(vs, vh); err != nil {
 		return nil, err
 	}
@@ -204,6 +207,9 @@ func (b *routeBuilder) route(r config.Route, name string, parents []config.Route
 	}
 	if err := extAuthRoute(b.current, &r, er); err != nil {
 		return nil, fmt.Errorf("security: %w", err)
+	}
+	if err := oidcRoute(b.current, &r, er); err != nil {
+		return nil, fmt.Errorf("oidc: %w", err)
 	}
 	if err := b.responseRoute(&r, er); err != nil {
 		return nil, err

@@ -24,8 +24,9 @@ type Output struct {
 	Routes    []*routev3.RouteConfiguration
 	Clusters  []*clusterv3.Cluster
 	Endpoints []*endpointv3.ClusterLoadAssignment
-	// Secrets hold certificates and their private keys, served over SDS. They are never to be
-	// printed: whatever shows resources to a person must leave them out.
+	// Secrets hold certificates, private keys and other secret values (OIDC client secrets),
+	// served over SDS. They are never to be printed: whatever shows resources to a person must
+	// leave them out.
 	Secrets []*tlsv3.Secret
 	// RateLimits are the global limits the rate limit service enforces, sorted by name.
 	RateLimits []ratelimit.Limit
@@ -108,6 +109,11 @@ func Translate(cfg *config.Config) (*Output, error) {
 			VirtualHosts: hosts,
 		})
 	}
+	oidc, err := oidcSecrets(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("oidc: %w", err)
+	}
+	out.Secrets = append(out.Secrets, oidc...)
 	out.RateLimits = sortedLimits(b.limits)
 	sortBy(out.Listeners, (*listenerv3.Listener).GetName)
 	sortBy(out.Routes, (*routev3.RouteConfiguration).GetName)
