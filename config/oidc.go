@@ -74,7 +74,8 @@ type OIDC struct {
 	// (default), accessToken or none.
 	ForwardToken string `yaml:"forwardToken,omitempty"`
 	// PassThrough lets requests that match any of these header conditions through without a
-	// login, such as API clients that send their own bearer token (check it with jwt).
+	// login, such as API clients that send their own bearer token (check it with jwt). A
+	// condition on authorization needs forwardToken accessToken or none.
 	PassThrough []HeaderMatch `yaml:"passThrough,omitempty"`
 	// Cookies sets the session cookies' attributes.
 	Cookies *OIDCCookies `yaml:"cookies,omitempty"`
@@ -190,6 +191,10 @@ func (v *validator) checkOIDC(s subject, o *OIDC) {
 		}
 		v.checkHeaderName(s, hp+".name", h.Name)
 		v.checkStringMatch(s, hp, h.Regex, h.Present)
+		// Envoy refuses it too: a client could send any "ID token" of its own and pass.
+		if strings.EqualFold(h.Name, "authorization") && o.ForwardToken == OIDCForwardIDToken && s.src.valid(hp+".name") {
+			v.errorf(s, hp+".name", "the ID token is forwarded in authorization (forwardToken: %s), so requests carrying that header cannot pass through; set forwardToken: %s to pass API clients' bearer tokens through", OIDCForwardIDToken, OIDCForwardAccessToken)
+		}
 	}
 	if c := o.Cookies; c != nil && s.src.valid(p+".cookies.sameSite") {
 		switch c.SameSite {

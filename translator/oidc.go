@@ -3,6 +3,7 @@ package translator
 import (
 	"crypto/sha256"
 	"fmt"
+	"slices"
 	"net/http"
 	"time"
 
@@ -17,13 +18,11 @@ import (
 	"github.com/portico-gw/portico/config"
 )
 
-// filterOIDCPrefix names the oauth2 filter instances of OIDC login: one per VirtualService with
-// oidc, followed by its name, since each has its own provider, client and paths (filter-wide
-// settings in Envoy). Each is disabled in the listener and turned on by its virtual host, so it
-// sees only its own VirtualService's requests.
-const filterOIDCPrefix = "envoy.filters.http.oauth2/"
-
-func filterOIDC(vs *config.VirtualService) string { return filterOIDCPrefix + vs.Metadata.Name }
+// filterOIDC is the oauth2 filter of OIDC login. The listener holds it without a configuration,
+// which leaves requests alone; each OIDC VirtualService gives its virtual host the whole
+// configuration (provider, client, paths), so the listener does not change, nor drain its
+// connections, when an OIDC setting does.
+const filterOIDC = "envoy.filters.http.oauth2"
 
 // oidcRedirectURIBase is the scheme and host the provider sends the browser back to: those of
 // the request being logged in, so one configuration serves every domain of the VirtualService.
@@ -37,27 +36,18 @@ func oidcClientSecretName(vs *config.VirtualService) string {
 
 func oidcHMACSecretName(vs *config.VirtualService) string { return vs.Metadata.Name + "/oidc-hmac" }
 
-// applyOIDC puts the oauth2 filters of the OIDC VirtualServices a Gateway serves in front of
-// the filters already there, so that jwt_authn, which runs next, can verify the ID token the
-// login forwards.
+// applyOIDC puts the oauth2 filter in front of the filters already there when a VirtualService
+// the Gateway serves logs users in, so that jwt_authn, which runs next, can verify the token
+// the login forwards.
 func applyOIDC(vss []*config.VirtualService, hcm *hcmv3.HttpConnectionManager) error {
-	var filters []*hcmv3.HttpFilter
-	for _, vs := range vss {
-		if sp := vs.Spec.Security; sp == nil || sp.OIDC == nil {
-			continue
-		}
-		c, err := oidcConfig(vs)
-		if err != nil {
-			return fmt.Errorf("virtual service %q: %w", vs.Metadata.Name, err)
-		}
-		f, err := httpFilter(filterOIDC(vs), &oauth2v3.OAuth2{Config: c})
-		if err != nil {
-			return err
-		}
-		f.Disabled = true
-		filters = append(filters, f)
+	if !slices.ContainsFunc(vss, func(vs *config.VirtualService) bool { return vs.Spec.Security != nil && vs.Spec.Security.OIDC != nil }) {
+		return nil
 	}
-	hcm.HttpFilters = append(filters, hcm.HttpFilters...)
+	f, err := httpFilter(filterOIDC, &oauth2v3.OAuth2{})
+	if err != nil {
+		return err
+	}
+	hcm.HttpFilters = append([]*hcmv3.HttpFilter{f}, hcm.HttpFilters...)
 	return nil
 }
 
@@ -126,7 +116,7 @@ func exactPath(p string) *matcherv3.PathMatcher {
 	}}}
 }
 
-// oidcVirtualHost turns a VirtualService's OIDC login on for its virtual host, and puts the
+// oidcVirtualHost gives a VirtualService's virtual host its OIDC login, and puts the
 // callback and logout routes first. The filter acts only on requests that match a route of
 // the virtual host, and answers these two paths itself; the routes make sure they match,
 // whatever the VirtualService's own routes are. A request that reaches their router anyway
@@ -136,11 +126,15 @@ func oidcVirtualHost(vs *config.VirtualService, vh *routev3.VirtualHost) error {
 	if sp == nil || sp.OIDC == nil {
 		return nil
 	}
-	on, err := deterministicAny(&routev3.FilterConfig{})
+	c, err := oidcConfig(vs)
 	if err != nil {
 		return err
 	}
-	setPerFilter(&vh.TypedPerFilterConfig, filterOIDC(vs), on)
+	on, err := filterConfig(&oauth2v3.OAuth2PerRoute{Config: c})
+	if err != nil {
+		return err
+	}
+	setPerFilter(&vh.TypedPerFilterConfig, filterOIDC, on)
 	var routes []*routev3.Route
 	for _, r := range []struct{ name, path string }{{"oidc-callback", sp.OIDC.RedirectPath}, {"oidc-logout", sp.OIDC.LogoutPath}} {
 		routes = append(routes, &routev3.Route{
@@ -163,7 +157,7 @@ func oidcRoute(vs *config.VirtualService, r *config.Route, er *routev3.Route) er
 	if err != nil {
 		return err
 	}
-	setPerFilter(&er.TypedPerFilterConfig, filterOIDC(vs), off)
+	setPerFilter(&er.TypedPerFilterConfig, filterOIDC, off)
 	return nil
 }
 

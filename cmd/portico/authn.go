@@ -46,9 +46,9 @@ func (a *authenticator) listen(sockDir string) (string, func(ctx context.Context
 func (a *authenticator) applying(cfg *config.Config) {
 	secrets := make([]authz.Secret, 0, len(cfg.Secrets))
 	for _, s := range cfg.Secrets {
-		// tls Secrets are served to Envoy over SDS and awsCredentials Secrets with the routes that
-		// invoke Lambda functions; the service has nothing to check with them.
-		if s.Spec.Type == config.SecretTypeTLS || s.Spec.Type == config.SecretTypeAWSCredentials {
+		// tls and generic Secrets are served to Envoy over SDS and awsCredentials Secrets with the
+		// routes that invoke Lambda functions; the service has nothing to check with them.
+		if s.Spec.Type == config.SecretTypeTLS || s.Spec.Type == config.SecretTypeAWSCredentials || s.Spec.Type == config.SecretTypeGeneric {
 			continue
 		}
 		secrets = append(secrets, authz.Secret{Name: s.Metadata.Name, Type: s.Spec.Type, File: s.Spec.File})

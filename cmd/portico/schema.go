@@ -67,7 +67,7 @@ var schemaEnums = map[reflect.Type]map[string][]string{
 	reflect.TypeFor[config.GatewayTLS]():  {"minVersion": {config.TLSVersion12, config.TLSVersion13}},
 	reflect.TypeFor[config.DNSUpstream](): {"lookupFamily": {config.LookupFamilyV4, config.LookupFamilyV6, config.LookupFamilyAuto}},
 	reflect.TypeFor[config.ProxySpec]():   {"logLevel": config.EnvoyLogLevels},
-	reflect.TypeFor[config.SecretSpec]():  {"type": {config.SecretTypeAPIKeys, config.SecretTypeHtpasswd, config.SecretTypeTLS, config.SecretTypeAWSCredentials}},
+	reflect.TypeFor[config.SecretSpec]():  {"type": {config.SecretTypeAPIKeys, config.SecretTypeHtpasswd, config.SecretTypeTLS, config.SecretTypeAWSCredentials, config.SecretTypeGeneric}},
 	reflect.TypeFor[config.ExtAuth]():     {"failureMode": {config.ExtAuthFailureDeny, config.ExtAuthFailureAllow}},
 }
 
