@@ -3,8 +3,8 @@ package translator
 import (
 	"crypto/sha256"
 	"fmt"
-	"slices"
 	"net/http"
+	"slices"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"

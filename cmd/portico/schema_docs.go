@@ -224,7 +224,7 @@ var schemaDocs = map[string]string{
 	"OIDC.forwardToken":                             "forwardToken is the token sent to the upstream as Authorization: Bearer: idToken (default), accessToken or none.",
 	"OIDC.issuer":                                   "issuer is the provider's issuer URL (\"https://login.example.com\"). Unless both authorizationEndpoint and tokenEndpoint are set, Portico reads the provider's endpoints from <issuer>/.well-known/openid-configuration when it loads the configuration.",
 	"OIDC.logoutPath":                               "logoutPath clears the session cookies and redirects to /. Default /oauth2/logout.",
-	"OIDC.passThrough":                              "passThrough lets requests that match any of these header conditions through without a login, such as API clients that send their own bearer token (check it with jwt).",
+	"OIDC.passThrough":                              "passThrough lets requests that match any of these header conditions through without a login, such as API clients that send their own bearer token (check it with jwt). A condition on authorization needs forwardToken accessToken or none.",
 	"OIDC.redirectPath":                             "redirectPath is the path the provider sends the browser back to (register <scheme>://<host><redirectPath> with the provider). Default /oauth2/callback.",
 	"OIDC.scopes":                                   "scopes are requested at login. Default [openid]; the list must include openid.",
 	"OIDC.timeout":                                  "timeout bounds each call to the token endpoint (\"5s\"). Default 5s.",
