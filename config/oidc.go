@@ -206,22 +206,30 @@ func (v *validator) checkOIDC(s subject, o *OIDC) {
 		}
 	}
 	v.checkDuration(s, p+".timeout", o.Timeout)
-	if o.AuthorizationEndpoint != "" && o.TokenEndpoint != "" {
-		return
+	if o.AuthorizationEndpoint == "" || o.TokenEndpoint == "" {
+		if !issuerOK {
+			return
+		}
+		d, err := discoverOIDC(o.Issuer)
+		if err != nil {
+			v.errorf(s, p+".issuer", "%v; set authorizationEndpoint and tokenEndpoint to skip discovery", err)
+			return
+		}
+		if o.AuthorizationEndpoint == "" {
+			o.AuthorizationEndpoint = d.AuthorizationEndpoint
+		}
+		if o.TokenEndpoint == "" {
+			o.TokenEndpoint = d.TokenEndpoint
+		}
 	}
-	if !issuerOK {
-		return
-	}
-	d, err := discoverOIDC(o.Issuer)
-	if err != nil {
-		v.errorf(s, p+".issuer", "%v; set authorizationEndpoint and tokenEndpoint to skip discovery", err)
-		return
-	}
-	if o.AuthorizationEndpoint == "" {
-		o.AuthorizationEndpoint = d.AuthorizationEndpoint
-	}
-	if o.TokenEndpoint == "" {
-		o.TokenEndpoint = d.TokenEndpoint
+	// The client secret and the tokens cross this connection.
+	u := v.upstreams[o.Upstream]
+	switch tls := u != nil && u.Spec.Options != nil && u.Spec.Options.TLS != nil; {
+	case u == nil || !s.src.valid(p+".upstream"):
+	case strings.HasPrefix(o.TokenEndpoint, "https:") && !tls:
+		v.errorf(s, p+".upstream", "the token endpoint %s is https but Upstream %q has no options.tls, so Envoy would send the client secret unencrypted; add options.tls to the Upstream", excerpt(o.TokenEndpoint), o.Upstream)
+	case strings.HasPrefix(o.TokenEndpoint, "http:") && tls:
+		v.errorf(s, p+".upstream", "the token endpoint %s is http but Upstream %q speaks TLS (options.tls); use an https endpoint", excerpt(o.TokenEndpoint), o.Upstream)
 	}
 }
 

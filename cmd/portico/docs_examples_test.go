@@ -184,6 +184,8 @@ func writeExampleFiles(t *testing.T, dir, text string) {
 				writeExampleFile(t, dir, file, []byte("demo:"+string(hash)+"\n"))
 			case "awsCredentials":
 				writeExampleFile(t, dir, file, []byte("aws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = example-secret-access-key\n"))
+			case "generic":
+				writeExampleFile(t, dir, file, []byte("example-client-secret\n"))
 			}
 		}
 		walkExampleFields(t, dir, doc)
