@@ -574,6 +574,7 @@ func (c *gatewayAPIConversion) route(r *k8sHTTPRoute) *GatewayAPIResource {
 	ns := r.Metadata.namespace()
 	b := newBuilt(r.Source)
 	b.at("metadata", "metadata.name")
+	b.at("spec", "spec")
 	vs := &VirtualService{Metadata: Metadata{Name: r.Metadata.Name, Labels: r.Metadata.Labels}}
 	if len(r.Spec.ParentRefs) == 0 {
 		fail("spec", "missing parentRefs: name the Gateway (and listener, with sectionName) this route attaches to")

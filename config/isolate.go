@@ -119,28 +119,34 @@ func loadIsolated(l *loader, prev *Config, files []SourceFile) (*Isolated, error
 	all.sort()
 	if !all.HasErrors() {
 		cfg := l.cfg
-		cfg.Warnings = all
+		cfg.Warnings = l.attributed(all)
 		return &Isolated{Config: &cfg, Decoded: l.decoded}, nil
 	}
 	// Decoding errors (l.diags) leave a resource partly read; they are isolated like any other
 	// error of that resource.
 	iso := isolator{files: &l.cfg, prev: prev, problems: map[ResourceRef]Diagnostics{}, dropKept: map[ResourceRef]bool{}}
 	if !iso.blame(all) || hasDuplicateNames(&l.cfg) || !iso.eachBrokenAloneIsBroken() {
-		return nil, all
+		return nil, l.attributed(all)
 	}
 	for range maxIsolationRounds {
 		cand := iso.candidate()
 		diags := iso.withoutLeftOutRefs(append(candidateDecodeDiags(l.diags, iso.problems), validate(cand)...))
 		if !diags.HasErrors() {
 			diags.sort()
-			cand.Warnings = diags
-			return &Isolated{Config: cand, Rejected: iso.rejections(), Decoded: l.decoded}, nil
+			cand.Warnings = l.attributed(diags)
+			rejected := iso.rejections()
+			for i := range rejected {
+				// The rejection stays the Portico resource's, whose previous version is
+				// served in its place; its reasons name what the user wrote.
+				rejected[i].Problems = l.attributed(rejected[i].Problems)
+			}
+			return &Isolated{Config: cand, Rejected: rejected, Decoded: l.decoded}, nil
 		}
 		if !iso.blame(diags) {
-			return nil, all
+			return nil, l.attributed(all)
 		}
 	}
-	return nil, all
+	return nil, l.attributed(all)
 }
 
 // candidateDecodeDiags keeps the decoding findings (warnings) of the resources still served.

@@ -157,6 +157,17 @@ func (l *loader) convertGatewayAPI() {
 	l.diags = append(l.diags, diags...)
 }
 
+// attributed returns a copy of ds with attribute applied, leaving ds as the isolation, which
+// works on Portico resources, saw it.
+func (l *loader) attributed(ds Diagnostics) Diagnostics {
+	if len(l.origins) == 0 {
+		return ds
+	}
+	out := slices.Clone(ds)
+	l.attribute(out)
+	return out
+}
+
 // attribute makes a diagnostic about a resource converted from a Gateway API document name
 // that document and its field, which is what the user wrote.
 func (l *loader) attribute(ds Diagnostics) {

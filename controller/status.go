@@ -130,16 +130,14 @@ func resourceStatuses(served *config.Config, rejected []config.Rejection, invali
 		for _, r := range served.Secrets {
 			add(config.KindSecret, r.Metadata.Name, r.Source)
 		}
+		for _, r := range served.GatewayAPI {
+			add(r.Kind, r.Name, r.Source)
+		}
 		for _, w := range served.Warnings {
 			if st := byRef[config.ResourceRef{Kind: w.Kind, Name: w.Name}]; st != nil {
 				st.State = StateWarning
 				st.Reasons = append(st.Reasons, w.Error())
 			}
-		}
-	}
-	if served != nil {
-		for _, r := range served.GatewayAPI {
-			add(r.Kind, r.Name, r.Source)
 		}
 	}
 	reject := func(ref config.ResourceRef, reason string) {

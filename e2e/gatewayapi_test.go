@@ -59,6 +59,14 @@ spec:
     backendRefs:
     - {name: v1, port: 80, weight: 90}
     - {name: v2, port: 80, weight: 10}
+  - matches:
+    - path: {type: PathPrefix, value: /rw/}
+    filters:
+    - type: URLRewrite
+      urlRewrite:
+        path: {type: ReplacePrefixMatch, replacePrefixMatch: /v2}
+    backendRefs:
+    - {name: v1, port: 80}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -88,7 +96,7 @@ spec:
 }
 
 // TestGatewayAPI serves a Gateway API configuration through the real Envoy: the path match,
-// the header filter and the 90/10 split of an HTTPRoute, an HTTPS listener whose certificate is
+// the header filter and the 90/10 split of an HTTPRoute, a prefix rewrite, an HTTPS listener whose certificate is
 // a kubernetes.io/tls Secret, status per Gateway API document, and a live reload of an edited
 // HTTPRoute.
 func TestGatewayAPI(t *testing.T) {
@@ -123,6 +131,10 @@ func TestGatewayAPI(t *testing.T) {
 		}
 		return nil
 	})
+	// ReplacePrefixMatch replaces whole segments, as the Gateway API defines it.
+	for path, upstream := range map[string]string{"/rw/a/b": "/v2/a/b", "/rw": "/v2", "/rw/": "/v2/"} {
+		expectBody(t, "", base+path, http.StatusOK, "v1 "+upstream+" ")
+	}
 	for _, path := range []string{"/apix", "/other"} {
 		if code, body, err := get("", base+path); err != nil || code != http.StatusNotFound {
 			t.Errorf("GET %s: %d %q %v, want 404: PathPrefix /api matches whole segments only", path, code, body, err)
