@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -35,10 +36,15 @@ type oidcProvider struct {
 	authorizations atomic.Int32
 
 	mu sync.Mutex
-	// codes maps an unused code to the redirect URI it was issued for and its nonce.
-	codes map[string][2]string
+	// codes maps an unused code to what it was issued for.
+	codes map[string]issuedCode
 	// idTokens and accessTokens are the tokens issued, newest last.
 	idTokens, accessTokens []string
+}
+
+// issuedCode is what an authorization request asked for: the token request must match it.
+type issuedCode struct {
+	redirectURI, nonce, codeChallenge string
 }
 
 func newOIDCProvider(t *testing.T, clientID, secret string) (*oidcProvider, int) {
@@ -53,7 +59,7 @@ func newOIDCProvider(t *testing.T, clientID, secret string) (*oidcProvider, int)
 		issuer:   fmt.Sprintf("http://127.0.0.1:%d", port),
 		clientID: clientID,
 		signer:   newECSigner(t, "idp-1"),
-		codes:    map[string][2]string{},
+		codes:    map[string]issuedCode{},
 	}
 	p.secret.Store(secret)
 	srv := &http.Server{Handler: p}
@@ -77,13 +83,15 @@ func (p *oidcProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/authorize":
 		p.authorizations.Add(1)
 		q := r.URL.Query()
-		if q.Get("client_id") != p.clientID || q.Get("response_type") != "code" || q.Get("state") == "" {
+		// Envoy uses PKCE: a stolen code is useless without the browser's verifier.
+		if q.Get("client_id") != p.clientID || q.Get("response_type") != "code" || q.Get("state") == "" ||
+			q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" {
 			http.Error(w, "bad authorization request", http.StatusBadRequest)
 			return
 		}
 		code := rand.Text()
 		p.mu.Lock()
-		p.codes[code] = [2]string{q.Get("redirect_uri"), q.Get("nonce")}
+		p.codes[code] = issuedCode{q.Get("redirect_uri"), q.Get("nonce"), q.Get("code_challenge")}
 		p.mu.Unlock()
 		back, err := url.Parse(q.Get("redirect_uri"))
 		if err != nil {
@@ -112,13 +120,15 @@ func (p *oidcProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		issued, ok := p.codes[r.PostForm.Get("code")]
 		delete(p.codes, r.PostForm.Get("code"))
 		p.mu.Unlock()
-		if r.PostForm.Get("grant_type") != "authorization_code" || !ok || issued[0] != r.PostForm.Get("redirect_uri") {
+		verifier := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
+		if r.PostForm.Get("grant_type") != "authorization_code" || !ok || issued.redirectURI != r.PostForm.Get("redirect_uri") ||
+			b64(verifier[:]) != issued.codeChallenge {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant"})
 			return
 		}
 		extra := map[string]any{"sub": "alice"}
-		if issued[1] != "" {
-			extra["nonce"] = issued[1]
+		if issued.nonce != "" {
+			extra["nonce"] = issued.nonce
 		}
 		idToken := p.signer.token(p.t, claims(p.issuer, p.clientID, extra))
 		// Access tokens are JWTs for this client too, as many providers issue them.
@@ -217,7 +227,12 @@ spec:
 `, port, idpPort, idp.issuer, oidcExtra, idp.issuer, idp.issuer) + app.upstreamYAML()
 	}
 	writeFile(t, cfg, configWith(""))
-	startReady(t, cfg)
+	p := startReady(t, cfg)
+	t.Cleanup(func() {
+		if strings.Contains(p.stdout.String()+p.stderr.String(), "s3cret-of-portico") {
+			t.Error("the client secret appears in portico's output")
+		}
+	})
 	base := fmt.Sprintf("https://127.0.0.1:%d", port)
 
 	tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: "app.example.com", RootCAs: roots}}
@@ -308,6 +323,37 @@ spec:
 		}
 	})
 
+	t.Run("an altered session cookie is not accepted", func(t *testing.T) {
+		u, _ := url.Parse(base)
+		// copied is a browser holding the user's cookies, with expiry set to expires.
+		copied := func(expires string) *http.Client {
+			jar, err := cookiejar.New(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cookies []*http.Cookie
+			found := false
+			for _, c := range user.Jar.Cookies(u) {
+				if c.Name == "OauthExpires" && expires != "" {
+					c.Value, found = expires, true
+				}
+				cookies = append(cookies, &http.Cookie{Name: c.Name, Value: c.Value, Secure: true})
+			}
+			if expires != "" && !found {
+				t.Fatalf("no OauthExpires cookie among %v", cookies)
+			}
+			jar.SetCookies(u, cookies)
+			return &http.Client{Transport: tr, Timeout: 5 * time.Second, Jar: jar, CheckRedirect: noFollow.CheckRedirect}
+		}
+		if r := do(copied(""), "/cart"); r.status != http.StatusOK {
+			t.Fatalf("with the cookies as set: %d %q, want 200", r.status, r.body)
+		}
+		longer := fmt.Sprint(time.Now().Add(24 * time.Hour).Unix())
+		if r := do(copied(longer), "/cart"); r.status != http.StatusFound || !strings.HasPrefix(r.header.Get("location"), idp.issuer+"/authorize?") {
+			t.Errorf("with a longer OauthExpires: %d %q, want a redirect to the provider", r.status, r.body)
+		}
+	})
+
 	t.Run("opted-out route needs no login", func(t *testing.T) {
 		r := do(noFollow, "/public/info")
 		if r.status != http.StatusOK || r.body != `app /public/info user=[] auth=""` {
@@ -364,9 +410,8 @@ spec:
 	t.Run("wrong client secret fails the login", func(t *testing.T) {
 		idp.secret.Store("rotated-at-the-provider")
 		r := do(browser(), "/orders")
-		if r.status != http.StatusUnauthorized {
-			t.Errorf("login with a wrong client secret: %d %q, want 401", r.status, r.body)
+		if r.status != http.StatusUnauthorized || r.body != "OAuth flow failed." {
+			t.Errorf("login with a wrong client secret: %d %q, want 401 \"OAuth flow failed.\"", r.status, r.body)
 		}
-		t.Logf("the browser sees %d %q", r.status, r.body)
 	})
 }
