@@ -1,0 +1,115 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestOIDCDiscovery loads a VirtualService whose provider endpoints come from a discovery
+// document served here: the endpoints are taken from it, a document naming another issuer or
+// lacking an endpoint is refused at the issuer, and an explicit endpoint wins over the
+// document's.
+func TestOIDCDiscovery(t *testing.T) {
+	var doc map[string]string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/.well-known/openid-configuration" {
+			http.NotFound(w, r)
+			return
+		}
+		json.NewEncoder(w).Encode(doc)
+	}))
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret.txt")
+	if err := os.WriteFile(secret, []byte("client-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	load := func(extra string) (*OIDC, error) {
+		t.Helper()
+		cfg, err := Parse(filepath.Join(dir, "portico.yaml"), []byte(`apiVersion: portico.dev/v1
+kind: Secret
+metadata: {name: client}
+spec: {type: generic, file: `+secret+`}
+---
+apiVersion: portico.dev/v1
+kind: Upstream
+metadata: {name: idp}
+spec: {static: {hosts: [{address: 127.0.0.1, port: 9000}]}}
+---
+apiVersion: portico.dev/v1
+kind: VirtualService
+metadata: {name: app}
+spec:
+  security:
+    oidc:
+      issuer: `+srv.URL+`
+      clientId: app
+      clientSecret: client
+      upstream: idp
+`+extra+`  routes:
+  - match: {prefix: /}
+    upstream: idp
+`))
+		if err != nil {
+			return nil, err
+		}
+		if got := string(cfg.SecretNamed("client").Spec.Value); got != "client-secret" {
+			t.Errorf("secret value %q, want the file less its line break", got)
+		}
+		return cfg.VirtualServices[0].Spec.Security.OIDC, nil
+	}
+	for _, tc := range []struct {
+		name          string
+		doc           map[string]string
+		extra         string
+		wantAuthorize string
+		wantToken     string
+		wantErr       string
+	}{
+		{
+			name:          "endpoints from the document",
+			doc:           map[string]string{"issuer": srv.URL, "authorization_endpoint": srv.URL + "/auth", "token_endpoint": srv.URL + "/tok"},
+			wantAuthorize: srv.URL + "/auth", wantToken: srv.URL + "/tok",
+		},
+		{
+			name:          "an explicit endpoint wins",
+			doc:           map[string]string{"issuer": srv.URL, "authorization_endpoint": srv.URL + "/auth", "token_endpoint": srv.URL + "/tok"},
+			extra:         "      tokenEndpoint: http://127.0.0.1:9000/token\n",
+			wantAuthorize: srv.URL + "/auth", wantToken: "http://127.0.0.1:9000/token",
+		},
+		{
+			name:    "another issuer",
+			doc:     map[string]string{"issuer": "https://evil.example.com", "authorization_endpoint": srv.URL + "/auth", "token_endpoint": srv.URL + "/tok"},
+			wantErr: `names issuer "https://evil.example.com", not this one`,
+		},
+		{
+			name:    "no token endpoint",
+			doc:     map[string]string{"issuer": srv.URL, "authorization_endpoint": srv.URL + "/auth"},
+			wantErr: "lacks authorization_endpoint or token_endpoint",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc = tc.doc
+			o, err := load(tc.extra)
+			if tc.wantErr != "" {
+				var diags Diagnostics
+				if !errors.As(err, &diags) || !strings.Contains(err.Error(), "spec.security.oidc.issuer: discovery document") || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("got %v, want a diagnostic at the issuer containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.AuthorizationEndpoint != tc.wantAuthorize || o.TokenEndpoint != tc.wantToken {
+				t.Errorf("endpoints %s, %s; want %s, %s", o.AuthorizationEndpoint, o.TokenEndpoint, tc.wantAuthorize, tc.wantToken)
+			}
+		})
+	}
+}
