@@ -24,17 +24,18 @@ import (
 //     has one port, "<gateway>-<port>" otherwise; the HTTPS listeners of a port share it, each
 //     listener's certificates answering its hostname;
 //   - an HTTPRoute becomes a VirtualService of the same name attached to the Portico Gateways
-//     of its parent listeners; each rule's matches become routes, ordered by the Gateway API's
-//     precedence;
+//     of its parent listeners (HTTPRoutes with the same hostnames on the same listeners become
+//     one); each rule's matches become routes, ordered by the Gateway API's precedence;
 //   - a Service port a route names becomes an Upstream "<service>-<port>": static for the IP
 //     addresses of its portico.dev/hosts annotation, DNS for names or type ExternalName;
 //   - a kubernetes.io/tls Secret becomes a tls Secret of the same name holding its PEM data.
 
-// origin is the Gateway API document a Portico resource was converted from, and for each
-// Portico field path the Gateway API field path it came from.
+// origin is the Gateway API document a Portico resource was converted from (the first, for a
+// VirtualService merged from several HTTPRoutes), and for each Portico field path the Gateway
+// API field it came from.
 type origin struct {
 	kind, name string
-	fields     map[string]string
+	fields     map[string]gwField
 }
 
 // gatewayAPIConversion is one conversion's state.
@@ -86,9 +87,15 @@ func convertGatewayAPI(docs gatewayAPIDocs) (*Config, []*GatewayAPIResource, map
 	for _, g := range docs.gateways {
 		resources = append(resources, c.gateway(g))
 	}
+	var units []*routeUnit
 	for _, r := range docs.routes {
-		resources = append(resources, c.route(r))
+		res, u := c.route(r)
+		resources = append(resources, res)
+		if u != nil {
+			units = append(units, u)
+		}
 	}
+	c.mergeRoutes(units)
 	// Services are converted on demand, one Upstream per port routes use; their status is
 	// that of those Upstreams.
 	for _, s := range docs.services {
@@ -111,16 +118,29 @@ func (c *gatewayAPIConversion) errorf(kind string, meta k8sMetadata, src Source,
 	})
 }
 
-// built collects a new Portico resource's field positions: Portico path -> Gateway API path.
-type built struct {
-	from  Source
-	paths map[string]string
+// gwField is a field of a Gateway API document.
+type gwField struct {
+	src  *Source
+	name string // the document's name
+	path string
 }
 
-func newBuilt(from Source) *built { return &built{from: from, paths: map[string]string{}} }
+// built collects a new Portico resource's field positions: Portico path -> Gateway API field.
+// A VirtualService merged from several HTTPRoutes has fields of each.
+type built struct {
+	from  *Source
+	name  string
+	paths map[string]gwField
+}
 
-// at records that the Portico field at path came from the Gateway API field at gwPath.
-func (b *built) at(path, gwPath string) { b.paths[path] = gwPath }
+func newBuilt(from *Source, name string) *built {
+	return &built{from: from, name: name, paths: map[string]gwField{}}
+}
+
+// at records that the Portico field at path came from the field at gwPath of b's document.
+func (b *built) at(path, gwPath string) {
+	b.paths[path] = gwField{src: b.from, name: b.name, path: gwPath}
+}
 
 // source returns the Source of r: every field r has a value in is recorded as written, at the
 // position of the nearest Gateway API field it came from.
@@ -129,7 +149,8 @@ func (b *built) source(r any) Source {
 	var walk func(v reflect.Value, path string)
 	walk = func(v reflect.Value, path string) {
 		if path != "" {
-			src.set(path, b.from.At(b.gwPath(path)))
+			f := b.field(path)
+			src.set(path, f.src.At(f.path))
 		}
 		switch v.Kind() {
 		case reflect.Pointer:
@@ -148,8 +169,9 @@ func (b *built) source(r any) Source {
 				walk(v.Index(i), path+"["+strconv.Itoa(i)+"]")
 			}
 		case reflect.Map:
+			f := b.field(path)
 			for it := v.MapRange(); it.Next(); {
-				src.set(joinPath(path, it.Key().String()), b.from.At(b.gwPath(path)))
+				src.set(joinPath(path, it.Key().String()), f.src.At(f.path))
 			}
 		}
 	}
@@ -157,14 +179,15 @@ func (b *built) source(r any) Source {
 	return src
 }
 
-// gwPath is the Gateway API path of the nearest recorded parent of the Portico path p.
-func (b *built) gwPath(p string) string {
+// field is the Gateway API field of the nearest recorded parent of the Portico path p; the
+// document itself when there is none.
+func (b *built) field(p string) gwField {
 	for ; p != ""; p = parentPath(p) {
-		if gp, ok := b.paths[p]; ok {
-			return gp
+		if f, ok := b.paths[p]; ok {
+			return f
 		}
 	}
-	return ""
+	return gwField{src: b.from, name: b.name}
 }
 
 func (c *gatewayAPIConversion) record(kind, name string, b *built, gwKind, gwName string) {
@@ -222,7 +245,7 @@ func (c *gatewayAPIConversion) secret(s *k8sSecret) *GatewayAPIResource {
 	}
 	out := &Secret{Metadata: Metadata{Name: s.Metadata.Name, Labels: s.Metadata.Labels},
 		Spec: SecretSpec{Type: SecretTypeTLS, CertPEM: cert, KeyPEM: key, inline: true}}
-	b := newBuilt(s.Source)
+	b := newBuilt(&s.Source, s.Metadata.Name)
 	b.at("metadata", "metadata")
 	b.at("spec.type", "type")
 	b.at("spec", field("tls.crt"))
@@ -311,7 +334,7 @@ func (c *gatewayAPIConversion) upstream(r *k8sHTTPRoute, field string, ref k8sBa
 	}
 	c.upstreams[name] = true
 	u := &Upstream{Metadata: Metadata{Name: name, Labels: svc.Metadata.Labels}}
-	b := newBuilt(svc.Source)
+	b := newBuilt(&svc.Source, svc.Metadata.Name)
 	b.at("metadata", "metadata.name")
 	target := cmp.Or(sp.TargetPort, sp.Port)
 	portIndex := slices.IndexFunc(svc.Spec.Ports, func(p k8sServicePort) bool { return p.Port == ref.Port })
@@ -421,7 +444,7 @@ func (c *gatewayAPIConversion) gateway(g *k8sGateway) *GatewayAPIResource {
 		first := byPort[port][0]
 		out := &Gateway{Metadata: Metadata{Name: name, Labels: g.Metadata.Labels},
 			Spec: GatewaySpec{BindAddress: bind, BindPort: port, Protocol: ProtocolHTTP}}
-		b := newBuilt(g.Source)
+		b := newBuilt(&g.Source, g.Metadata.Name)
 		b.at("metadata", "metadata.name")
 		b.at("spec", fmt.Sprintf("spec.listeners[%d]", first))
 		b.at("spec.bindAddress", "spec.addresses[0].value")
@@ -565,20 +588,38 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
-// route converts an HTTPRoute into a VirtualService.
-func (c *gatewayAPIConversion) route(r *k8sHTTPRoute) *GatewayAPIResource {
+// routeUnit is an HTTPRoute converted, before the HTTPRoutes with the same hostnames on the
+// same listeners are merged into one VirtualService.
+type routeUnit struct {
+	res    *GatewayAPIResource
+	r      *k8sHTTPRoute
+	vs     *VirtualService // metadata, domains and gateways; routes are in routes
+	b      *built          // the fields of vs
+	routes []rankedRoute
+}
+
+// rankedRoute is one match of a rule, converted, with what decides its precedence.
+type rankedRoute struct {
+	route Route
+	match k8sRouteMatch
+	// paths maps the route's fields (relative, starting with ".") to the HTTPRoute's.
+	paths map[string]gwField
+}
+
+// route converts an HTTPRoute; nil when it cannot be (reported).
+func (c *gatewayAPIConversion) route(r *k8sHTTPRoute) (*GatewayAPIResource, *routeUnit) {
 	res := &GatewayAPIResource{Kind: KindGatewayAPIHTTPRoute, Name: r.Metadata.Name, Source: r.Source}
 	fail := func(field, format string, args ...any) {
 		c.errorf(KindGatewayAPIHTTPRoute, r.Metadata, r.Source, field, format, args...)
 	}
 	ns := r.Metadata.namespace()
-	b := newBuilt(r.Source)
+	b := newBuilt(&r.Source, r.Metadata.Name)
 	b.at("metadata", "metadata.name")
 	b.at("spec", "spec")
 	vs := &VirtualService{Metadata: Metadata{Name: r.Metadata.Name, Labels: r.Metadata.Labels}}
 	if len(r.Spec.ParentRefs) == 0 {
 		fail("spec", "missing parentRefs: name the Gateway (and listener, with sectionName) this route attaches to")
-		return res
+		return res, nil
 	}
 	var listenerHosts []string
 	anyHost := false
@@ -652,12 +693,7 @@ func (c *gatewayAPIConversion) route(r *k8sHTTPRoute) *GatewayAPIResource {
 		vs.Spec.Domains = listenerHosts
 		b.at("spec.domains", "spec.parentRefs")
 	}
-	type ranked struct {
-		route Route
-		match k8sRouteMatch
-		order int
-	}
-	var routes []ranked
+	u := &routeUnit{res: res, r: r, vs: vs, b: b}
 	for i, rule := range r.Spec.Rules {
 		field := fmt.Sprintf("spec.rules[%d]", i)
 		matches := rule.Matches
@@ -668,55 +704,76 @@ func (c *gatewayAPIConversion) route(r *k8sHTTPRoute) *GatewayAPIResource {
 			mfield := fmt.Sprintf("%s.matches[%d]", field, j)
 			rt, paths, rok := c.rule(r, field, mfield, rule, m)
 			ok = ok && rok
+			rr := rankedRoute{route: rt, match: m, paths: map[string]gwField{"": {src: &r.Source, name: r.Metadata.Name, path: field}}}
 			for pp, gp := range paths {
-				b.at(fmt.Sprintf("spec.routes[%d]", len(routes))+pp, gp)
+				rr.paths[pp] = gwField{src: &r.Source, name: r.Metadata.Name, path: gp}
 			}
-			b.at(fmt.Sprintf("spec.routes[%d]", len(routes)), field)
-			routes = append(routes, ranked{route: rt, match: m, order: len(routes)})
+			u.routes = append(u.routes, rr)
 		}
 	}
 	if !ok {
-		return res
+		return res, nil
 	}
-	// Portico matches routes in order; the Gateway API by precedence: exact paths, then
-	// regular expressions, then the longest prefix; then a method, the most headers, the most
-	// query parameters; then the rule's order.
-	perm := make([]int, len(routes))
-	for i := range perm {
-		perm[i] = i
+	return res, u
+}
+
+// mergeRoutes makes a VirtualService of the HTTPRoutes with the same hostnames on the same
+// listeners, as the Gateway API merges their rules; Portico gives a domain of a Gateway to one
+// VirtualService. It is named after the first HTTPRoute by name.
+func (c *gatewayAPIConversion) mergeRoutes(units []*routeUnit) {
+	groups := map[string][]*routeUnit{}
+	var keys []string
+	for _, u := range units {
+		gws := slices.Sorted(slices.Values(u.vs.Spec.Gateways))
+		var domains []string
+		for _, d := range u.vs.Spec.Domains {
+			domains = append(domains, strings.ToLower(d))
+		}
+		slices.Sort(domains)
+		key := strings.Join(gws, ",") + "|" + strings.Join(domains, ",")
+		if groups[key] == nil {
+			keys = append(keys, key)
+		}
+		groups[key] = append(groups[key], u)
 	}
-	slices.SortStableFunc(perm, func(x, y int) int {
-		a, b := routes[x].match, routes[y].match
-		return cmp.Or(
-			cmp.Compare(pathRank(a), pathRank(b)),
-			-cmp.Compare(len(pathValue(a)), len(pathValue(b))),
-			-cmp.Compare(len(a.Method), len(b.Method)),
-			-cmp.Compare(len(a.Headers), len(b.Headers)),
-			-cmp.Compare(len(a.QueryParams), len(b.QueryParams)),
-		)
-	})
-	moved := map[string]string{}
-	for newIdx, oldIdx := range perm {
-		vs.Spec.Routes = append(vs.Spec.Routes, routes[oldIdx].route)
-		old := fmt.Sprintf("spec.routes[%d]", oldIdx)
-		nw := fmt.Sprintf("spec.routes[%d]", newIdx)
-		for p, gp := range b.paths {
-			if p == old || strings.HasPrefix(p, old+".") {
-				moved[nw+strings.TrimPrefix(p, old)] = gp
+	for _, key := range keys {
+		group := groups[key]
+		// Between HTTPRoutes the Gateway API orders by age, then by namespace and name; the
+		// files have no age.
+		slices.SortStableFunc(group, func(a, b *routeUnit) int {
+			return cmp.Or(cmp.Compare(a.r.Metadata.namespace(), b.r.Metadata.namespace()), cmp.Compare(a.r.Metadata.Name, b.r.Metadata.Name))
+		})
+		vs, b := group[0].vs, group[0].b
+		var routes []rankedRoute
+		for _, u := range group {
+			routes = append(routes, u.routes...)
+		}
+		// Portico matches routes in order; the Gateway API by precedence: exact paths, then
+		// regular expressions, then the longest prefix; then a method, the most headers, the
+		// most query parameters; then the HTTPRoute's and the rule's order.
+		slices.SortStableFunc(routes, func(x, y rankedRoute) int {
+			a, b := x.match, y.match
+			return cmp.Or(
+				cmp.Compare(pathRank(a), pathRank(b)),
+				-cmp.Compare(len(pathValue(a)), len(pathValue(b))),
+				-cmp.Compare(len(a.Method), len(b.Method)),
+				-cmp.Compare(len(a.Headers), len(b.Headers)),
+				-cmp.Compare(len(a.QueryParams), len(b.QueryParams)),
+			)
+		})
+		for i, rr := range routes {
+			vs.Spec.Routes = append(vs.Spec.Routes, rr.route)
+			for p, f := range rr.paths {
+				b.paths[fmt.Sprintf("spec.routes[%d]", i)+p] = f
 			}
 		}
-	}
-	for p, gp := range b.paths {
-		if !strings.HasPrefix(p, "spec.routes[") {
-			moved[p] = gp
+		vs.Source = b.source(vs)
+		c.out.VirtualServices = append(c.out.VirtualServices, vs)
+		c.origins[ResourceRef{Kind: KindVirtualService, Name: vs.Metadata.Name}] = origin{kind: KindGatewayAPIHTTPRoute, name: vs.Metadata.Name, fields: b.paths}
+		for _, u := range group {
+			u.res.Produces = []ResourceRef{{Kind: KindVirtualService, Name: vs.Metadata.Name}}
 		}
 	}
-	b.paths = moved
-	vs.Source = b.source(vs)
-	c.out.VirtualServices = append(c.out.VirtualServices, vs)
-	c.record(KindVirtualService, vs.Metadata.Name, b, KindGatewayAPIHTTPRoute, r.Metadata.Name)
-	res.Produces = []ResourceRef{{Kind: KindVirtualService, Name: vs.Metadata.Name}}
-	return res
 }
 
 // hostnamesIntersect reports whether a route hostname and a listener hostname, either of which

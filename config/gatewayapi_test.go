@@ -178,3 +178,46 @@ spec:
 		}
 	}
 }
+
+// TestGatewayAPIMergedRoutes shows HTTPRoutes with the same hostnames on the same listener
+// becoming one VirtualService, their rules ordered by precedence across them, and a finding
+// about one rule naming the HTTPRoute it came from.
+func TestGatewayAPIMergedRoutes(t *testing.T) {
+	route := func(name, path string) string {
+		return `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: ` + name + `}
+spec:
+  parentRefs: [{name: eg, sectionName: http}]
+  rules:
+  - matches: [{path: {type: RegularExpression, value: "` + path + `"}}]
+    backendRefs: [{name: s, port: 80}]
+`
+	}
+	cfg, err := Parse("gw.yaml", []byte(gatewayAPIBase(t)+route("b", "/b.*")+route("a", "/a.*")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.VirtualServices) != 1 || cfg.VirtualServices[0].Metadata.Name != "a" {
+		t.Fatalf("%d VirtualServices, want one named after the first HTTPRoute by name", len(cfg.VirtualServices))
+	}
+	var paths []string
+	for _, r := range cfg.VirtualServices[0].Spec.Routes {
+		paths = append(paths, r.Match.Regex)
+	}
+	// Equal precedence: the HTTPRoutes' name order decides.
+	if !slices.Equal(paths, []string{"/a.*", "/b.*"}) {
+		t.Errorf("routes %q", paths)
+	}
+	for _, r := range cfg.GatewayAPI {
+		if r.Kind == KindGatewayAPIHTTPRoute && (len(r.Produces) != 1 || r.Produces[0].Name != "a") {
+			t.Errorf("HTTPRoute %s produces %v", r.Name, r.Produces)
+		}
+	}
+
+	_, err = Parse("gw.yaml", []byte(gatewayAPIBase(t)+route("b", "/b[")+route("a", "/a")))
+	if err == nil || !strings.Contains(err.Error(), `HTTPRoute "b" spec.rules[0].matches[0].path.value: invalid RE2 regex`) {
+		t.Errorf("a broken rule of the second HTTPRoute: %v", err)
+	}
+}

@@ -176,15 +176,15 @@ func (l *loader) attribute(ds Diagnostics) {
 		if !ok {
 			continue
 		}
-		field := ""
+		name, field := o.name, ""
 		for p := d.Field; p != ""; p = parentPath(p) {
-			if gp, ok := o.fields[p]; ok {
-				field = gp
+			if f, ok := o.fields[p]; ok {
+				name, field = f.name, f.path
 				break
 			}
 		}
 		ds[i].Message = fmt.Sprintf("%s (as Portico %s %q %s)", d.Message, d.Kind, d.Name, d.Field)
-		ds[i].Kind, ds[i].Name, ds[i].Field = o.kind, o.name, field
+		ds[i].Kind, ds[i].Name, ds[i].Field = o.kind, name, field
 	}
 }
 
