@@ -148,7 +148,10 @@ func startBareEnvoy(e *env, dir string, backend int) (*contender, error) {
 		return nil, err
 	}
 	cfg := filepath.Join(dir, "envoy.yaml")
-	conf := envoyStaticConfig(port, []staticVHost{{name: "all", domains: []string{"*"}, routes: []staticRoute{{prefix: "/", cluster: "data"}}}}, map[string]int{"data": backend})
+	conf, err := envoyStaticConfig(port, []staticVHost{{name: "all", domains: []string{"*"}, routes: []staticRoute{{prefix: "/", cluster: "data"}}}}, map[string]int{"data": backend})
+	if err != nil {
+		return nil, err
+	}
 	if err := os.WriteFile(cfg, conf, 0o644); err != nil {
 		return nil, err
 	}

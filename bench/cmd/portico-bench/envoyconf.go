@@ -8,6 +8,8 @@ import (
 
 	"github.com/portico-gw/portico/bench/workload"
 	"github.com/portico-gw/portico/config"
+	bootstrap "github.com/portico-gw/portico/envoy-bootstrap"
+	"github.com/portico-gw/portico/internal/protoyaml"
 )
 
 // staticRoute is one route of bare Envoy's hand-written configuration.
@@ -26,9 +28,14 @@ type staticVHost struct {
 // edge hardening Portico applies by default, from config's own defaults so the two cannot
 // drift apart) with the routes inline and STATIC clusters, so the comparison isolates what
 // Portico adds rather than what its safe defaults cost.
-func envoyStaticConfig(listenPort int, vhosts []staticVHost, clusters map[string]int) []byte {
+func envoyStaticConfig(listenPort int, vhosts []staticVHost, clusters map[string]int) ([]byte, error) {
 	h := (*config.GatewayOptions)(nil).Resolved()
+	overload, err := overloadManagerYAML()
+	if err != nil {
+		return nil, err
+	}
 	var b strings.Builder
+	b.WriteString(overload)
 	fmt.Fprintf(&b, `static_resources:
   listeners:
   - name: bench
@@ -88,7 +95,28 @@ func envoyStaticConfig(listenPort int, vhosts []staticVHost, clusters map[string
         - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
 `, n, n, clusters[n])
 	}
-	return []byte(b.String())
+	return []byte(b.String()), nil
+}
+
+// overloadManagerYAML is the overload manager of Portico's bootstrap (heap and connection
+// monitors, shedding load when the heap is nearly full), as a top-level YAML section: Portico
+// gives it to every Envoy, so bare Envoy runs it too. The heap limit is the bootstrap's
+// default, not the machine-derived one Portico computes: it changes no per-request work.
+func overloadManagerYAML() (string, error) {
+	bs, err := bootstrap.Build(bootstrap.Options{NodeID: "bench", Cluster: "bench", XDSSocket: "/nonexistent/xds.sock"})
+	if err != nil {
+		return "", fmt.Errorf("bootstrap for the overload manager: %w", err)
+	}
+	y, err := protoyaml.Marshal(bs.OverloadManager)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString("overload_manager:\n")
+	for _, line := range strings.Split(strings.TrimRight(string(y), "\n"), "\n") {
+		b.WriteString("  " + line + "\n")
+	}
+	return b.String(), nil
 }
 
 // envoyDuration writes a Go duration ("5m0s", always valid here: config's own defaults) in
@@ -107,7 +135,7 @@ func quoteJoin(list []string) string {
 }
 
 // envoyStaticFor is the bare-Envoy equivalent of a generated Portico workload.
-func envoyStaticFor(s workload.Spec) []byte {
+func envoyStaticFor(s workload.Spec) ([]byte, error) {
 	var vhosts []staticVHost
 	for svc := 0; svc < s.Services(); svc++ {
 		vh := staticVHost{name: fmt.Sprintf("vs-%d", svc), domains: []string{workload.Domain(svc)}}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/portico-gw/portico/bench/workload"
@@ -15,7 +16,13 @@ import (
 func TestBareEnvoyConfigValid(t *testing.T) {
 	envoy := envoytest.Binary(t)
 	cfg := filepath.Join(t.TempDir(), "envoy.yaml")
-	conf := envoyStaticFor(workload.Spec{Routes: 20, PerService: 10, GatewayPort: 18080, Backends: []int{9001, 9002}, UpstreamCount: 3})
+	conf, err := envoyStaticFor(workload.Spec{Routes: 20, PerService: 10, GatewayPort: 18080, Backends: []int{9001, 9002}, UpstreamCount: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(conf), "envoy.overload_actions.stop_accepting_requests") {
+		t.Errorf("bare Envoy lacks Portico's overload manager:\n%s", conf)
+	}
 	if err := os.WriteFile(cfg, conf, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -272,7 +272,8 @@ func (r *results) markdown(svgName string) string {
 			"what its safe defaults cost: the same connection manager settings (use_remote_address, normalize_path, "+
 			"merge_slashes, path_with_escaped_slashes_action, headers_with_underscores_action, request headers, stream idle and "+
 			"idle timeouts, the HTTP/2 stream limit and windows, the 32 KiB per-connection buffer limit, taken from config's "+
-			"defaults) and the router as the only HTTP filter. The differences left: Portico's cluster is EDS (its endpoints "+
+			"defaults), the router as the only HTTP filter, and the overload manager of Portico's bootstrap (heap and "+
+			"connection monitors, load shedding near the heap limit). The differences left: Portico's cluster is EDS (its endpoints "+
 			"come over xDS) where bare Envoy's is STATIC, its route carries a name, and its listener lists the WebSocket upgrade "+
 			"(disabled). nginx, HAProxy and Caddy run their own defaults.\n\n", o.rounds, o.duration)
 		b.WriteString("| HTTP/1.1 | req/s | vs bare Envoy | p50 | p99 | non-2xx/errors |\n|---|---|---|---|---|---|\n")
@@ -423,8 +424,8 @@ func explain(name string) string {
 		return "Some requests failed while routes changed: see the propagation table for where. A route or cluster change " +
 			"that replaces a resource Envoy is using (instead of updating it in place) drains its connections."
 	case strings.HasPrefix(name, "data plane"):
-		return "Portico and bare Envoy run the same binary with the same concurrency and, since this run, the same " +
-			"connection manager settings and HTTP filters (section 4); Portico's listener carries the fault, CORS, rate " +
+		return "Portico and bare Envoy run the same binary with the same concurrency, connection manager settings, HTTP " +
+			"filters and overload manager (section 4); Portico's listener carries the fault, CORS, rate " +
 			"limit and security filters only when something it serves uses them. What remains differs in configuration " +
 			"that does no per-request work (EDS instead of STATIC endpoints, a route name, a disabled WebSocket upgrade), " +
 			"so a gap of a few percent is within the spread of rounds on a shared two-core machine where the load " +

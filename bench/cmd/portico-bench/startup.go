@@ -105,7 +105,11 @@ func startOnce(ctx context.Context, e *env, dir, contender string, routes int, l
 			"--state-dir", state, "--concurrency", "1", "--log-level", logLevel)
 	} else {
 		cfg := filepath.Join(dir, "envoy.yaml")
-		if err := os.WriteFile(cfg, envoyStaticFor(s), 0o644); err != nil {
+		conf, err := envoyStaticFor(s)
+		if err != nil {
+			return 0, nil, err
+		}
+		if err := os.WriteFile(cfg, conf, 0o644); err != nil {
 			return 0, nil, err
 		}
 		p, err = startProc("envoy", nil, e.envoy, "-c", cfg, "--concurrency", "1",
