@@ -23,6 +23,7 @@ const (
 // The kinds of Kubernetes document, as status and diagnostics name them: apiVersion/kind, so a
 // Gateway API Gateway is never confused with a Portico Gateway.
 const (
+	KindGatewayAPIClass     = GatewayAPIVersion + "/GatewayClass"
 	KindGatewayAPIGateway   = GatewayAPIVersion + "/Gateway"
 	KindGatewayAPIHTTPRoute = GatewayAPIVersion + "/HTTPRoute"
 	KindCoreService         = CoreAPIVersion + "/Service"
@@ -63,6 +64,20 @@ func (m k8sMetadata) namespace() string {
 		return "default"
 	}
 	return m.Namespace
+}
+
+// k8sGatewayClass is accepted so that files written for a cluster load as they are; there is
+// no controller to choose, so it only names the classes Gateways may use.
+type k8sGatewayClass struct {
+	Metadata k8sMetadata         `yaml:"metadata"`
+	Spec     k8sGatewayClassSpec `yaml:"spec"`
+	Source   Source              `yaml:"-"`
+}
+
+type k8sGatewayClassSpec struct {
+	ControllerName string        `yaml:"controllerName"`
+	Description    string        `yaml:"description,omitempty"`
+	ParametersRef  *notSupported `yaml:"parametersRef,omitempty"`
 }
 
 type k8sGateway struct {
@@ -281,6 +296,7 @@ type k8sSecret struct {
 // gatewayAPIDocs are the Kubernetes documents of one file, or of a whole load, as decoded.
 // They are converted, never changed, so a DecodeCache can share them between loads.
 type gatewayAPIDocs struct {
+	classes  []*k8sGatewayClass
 	gateways []*k8sGateway
 	routes   []*k8sHTTPRoute
 	services []*k8sService
@@ -288,6 +304,7 @@ type gatewayAPIDocs struct {
 }
 
 func (g *gatewayAPIDocs) add(o gatewayAPIDocs) {
+	g.classes = append(g.classes, o.classes...)
 	g.gateways = append(g.gateways, o.gateways...)
 	g.routes = append(g.routes, o.routes...)
 	g.services = append(g.services, o.services...)
@@ -296,7 +313,7 @@ func (g *gatewayAPIDocs) add(o gatewayAPIDocs) {
 
 // gatewayAPIKinds are the kinds read under each Kubernetes apiVersion.
 var gatewayAPIKinds = map[string][]string{
-	GatewayAPIVersion: {"Gateway", "HTTPRoute"},
+	GatewayAPIVersion: {"GatewayClass", "Gateway", "HTTPRoute"},
 	CoreAPIVersion:    {"Service", "Secret"},
 }
 
@@ -306,6 +323,11 @@ func (f *fileDocs) decodeKubernetes(d *decoder, root *yaml.Node, src *Source, ap
 	top := []string{"apiVersion", "kind"}
 	d.kind = apiVersion + "/" + kind
 	switch d.kind {
+	case KindGatewayAPIClass:
+		r := &k8sGatewayClass{}
+		d.decodeStruct(root, reflect.ValueOf(r).Elem(), "", top)
+		r.Source = *src
+		f.gw.classes = append(f.gw.classes, r)
 	case KindGatewayAPIGateway:
 		r := &k8sGateway{}
 		d.decodeStruct(root, reflect.ValueOf(r).Elem(), "", top)

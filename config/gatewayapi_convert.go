@@ -77,6 +77,9 @@ func convertGatewayAPI(docs gatewayAPIDocs) (*Config, []*GatewayAPIResource, map
 		upstreams: map[string]bool{},
 	}
 	var resources []*GatewayAPIResource
+	for _, gc := range docs.classes {
+		resources = append(resources, &GatewayAPIResource{Kind: KindGatewayAPIClass, Name: gc.Metadata.Name, Source: gc.Source})
+	}
 	for _, s := range docs.secrets {
 		resources = append(resources, c.secret(s))
 	}
@@ -415,6 +418,14 @@ func (c *gatewayAPIConversion) gateway(g *k8sGateway) *GatewayAPIResource {
 	res := &GatewayAPIResource{Kind: KindGatewayAPIGateway, Name: g.Metadata.Name, Source: g.Source}
 	fail := func(field, format string, args ...any) {
 		c.errorf(KindGatewayAPIGateway, g.Metadata, g.Source, field, format, args...)
+	}
+	if len(c.docs.classes) > 0 && g.Source.valid("spec.gatewayClassName") &&
+		!slices.ContainsFunc(c.docs.classes, func(gc *k8sGatewayClass) bool { return gc.Metadata.Name == g.Spec.GatewayClassName }) {
+		var names []string
+		for _, gc := range c.docs.classes {
+			names = append(names, gc.Metadata.Name)
+		}
+		fail("spec.gatewayClassName", "%s", notDefined("GatewayClass", g.Spec.GatewayClassName, names))
 	}
 	bind := ""
 	for i, a := range g.Spec.Addresses {

@@ -144,7 +144,7 @@ type loader struct {
 // convertGatewayAPI adds the resources converted from the load's Gateway API documents. It
 // runs once every file is read: a route may name a Gateway or Service of another file.
 func (l *loader) convertGatewayAPI() {
-	if l.syntaxErrors || l.gw.gateways == nil && l.gw.routes == nil && l.gw.services == nil && l.gw.secrets == nil {
+	if l.syntaxErrors || l.gw.classes == nil && l.gw.gateways == nil && l.gw.routes == nil && l.gw.services == nil && l.gw.secrets == nil {
 		return
 	}
 	out, resources, origins, diags := convertGatewayAPI(l.gw)

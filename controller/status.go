@@ -193,7 +193,7 @@ func resourceStatuses(served *config.Config, rejected []config.Rejection, invali
 
 func kindOrder(kind string) int {
 	order := []string{config.KindGateway, config.KindVirtualService, config.KindRouteTable, config.KindUpstream, config.KindProxy, config.KindSecret,
-		config.KindGatewayAPIGateway, config.KindGatewayAPIHTTPRoute, config.KindCoreService, config.KindCoreSecret}
+		config.KindGatewayAPIClass, config.KindGatewayAPIGateway, config.KindGatewayAPIHTTPRoute, config.KindCoreService, config.KindCoreSecret}
 	if i := slices.Index(order, kind); i >= 0 {
 		return i
 	}

@@ -22,6 +22,11 @@ import (
 // header set, and one serving the HTTPS listener.
 func gatewayAPIYAML(httpPort, httpsPort int, v1, v2 *backend, certPEM, keyPEM []byte, apiPath string) string {
 	return fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: eg}
+spec: {controllerName: gateway.envoyproxy.io/gatewayclass-controller}
+---
+apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: eg}
 spec:
@@ -181,6 +186,7 @@ func TestGatewayAPI(t *testing.T) {
 	for _, name := range []string{"shop", "secure"} {
 		expectState(t, addr, config.KindGatewayAPIHTTPRoute, name, "Accepted", "")
 	}
+	expectState(t, addr, config.KindGatewayAPIClass, "eg", "Accepted", "")
 	expectState(t, addr, config.KindGatewayAPIGateway, "eg", "Accepted", "")
 	expectState(t, addr, config.KindCoreService, "v2", "Accepted", "")
 	expectState(t, addr, config.KindCoreSecret, "secure-cert", "Accepted", "")

@@ -457,6 +457,7 @@ var schemaDocs = map[string]string{
 	"gwField":                                       "gwField is a field of a Gateway API document.",
 	"isolator":                                      "isolator decides which resources of the files are held back.",
 	"jwk":                                           "jwk is the part of a JSON Web Key (RFC 7517) that decides whether Envoy can verify with it.",
+	"k8sGatewayClass":                               "k8sGatewayClass is accepted so that files written for a cluster load as they are; there is no controller to choose, so it only names the classes Gateways may use.",
 	"k8sMetadata":                                   "k8sMetadata is a Kubernetes object's metadata. Labels and annotations are accepted on every document; only HostsAnnotation on a Service means anything to Portico.",
 	"k8sServiceSpec.selector":                       "selector finds Pods in a cluster; standalone there are none, see HostsAnnotation.",
 	"listenerTarget":                                "listenerTarget is a Gateway API listener and the Portico Gateway serving it.",
