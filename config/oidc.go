@@ -155,9 +155,10 @@ func (v *validator) checkOIDC(s subject, o *OIDC) {
 		v.errorf(s, p+".clientId", "client id is empty; give the id registered with the provider")
 	}
 	v.checkSecretRef(s, p+".clientSecret", o.ClientSecret, SecretTypeGeneric)
-	if s.src.valid(p + ".upstream") {
-		v.checkExtAuthUpstream(s, p+".upstream", o.Upstream)
+	if s.src.valid(p+".upstream") && v.upstreams[o.Upstream] == nil {
+		v.errorf(s, p+".upstream", "%s", notDefined(KindUpstream, o.Upstream, v.upstreamNames))
 	}
+	v.checkNotLambdaUpstream(s, p+".upstream", o.Upstream)
 	for _, f := range []struct{ field, url string }{{"authorizationEndpoint", o.AuthorizationEndpoint}, {"tokenEndpoint", o.TokenEndpoint}} {
 		if s.src.has(p + "." + f.field) {
 			v.checkOIDCURL(s, p+"."+f.field, f.url)
