@@ -63,12 +63,16 @@ type OIDC struct {
 	AuthorizationEndpoint string `yaml:"authorizationEndpoint,omitempty"`
 	// TokenEndpoint is the provider's token URL, called through upstream.
 	TokenEndpoint string `yaml:"tokenEndpoint,omitempty"`
+	// EndSessionEndpoint is the provider's logout URL (RP-initiated logout): logoutPath then
+	// also ends the session at the provider. Taken from discovery when discovery runs.
+	EndSessionEndpoint string `yaml:"endSessionEndpoint,omitempty"`
 	// Scopes are requested at login. Default [openid]; the list must include openid.
 	Scopes []string `yaml:"scopes,omitempty"`
 	// RedirectPath is the path the provider sends the browser back to (register
 	// <scheme>://<host><redirectPath> with the provider). Default /oauth2/callback.
 	RedirectPath string `yaml:"redirectPath,omitempty"`
-	// LogoutPath clears the session cookies and redirects to /. Default /oauth2/logout.
+	// LogoutPath clears the session cookies and redirects to / (through the provider's
+	// endSessionEndpoint when there is one). Default /oauth2/logout.
 	LogoutPath string `yaml:"logoutPath,omitempty"`
 	// ForwardToken is the token sent to the upstream as Authorization: Bearer: idToken
 	// (default), accessToken or none.
@@ -159,7 +163,7 @@ func (v *validator) checkOIDC(s subject, o *OIDC) {
 		v.errorf(s, p+".upstream", "%s", notDefined(KindUpstream, o.Upstream, v.upstreamNames))
 	}
 	v.checkNotLambdaUpstream(s, p+".upstream", o.Upstream)
-	for _, f := range []struct{ field, url string }{{"authorizationEndpoint", o.AuthorizationEndpoint}, {"tokenEndpoint", o.TokenEndpoint}} {
+	for _, f := range []struct{ field, url string }{{"authorizationEndpoint", o.AuthorizationEndpoint}, {"tokenEndpoint", o.TokenEndpoint}, {"endSessionEndpoint", o.EndSessionEndpoint}} {
 		if s.src.has(p + "." + f.field) {
 			v.checkOIDCURL(s, p+"."+f.field, f.url)
 		}
@@ -222,6 +226,9 @@ func (v *validator) checkOIDC(s subject, o *OIDC) {
 		if o.TokenEndpoint == "" {
 			o.TokenEndpoint = d.TokenEndpoint
 		}
+		if o.EndSessionEndpoint == "" {
+			o.EndSessionEndpoint = d.EndSessionEndpoint
+		}
 	}
 	// The client secret and the tokens cross this connection.
 	u := v.upstreams[o.Upstream]
@@ -252,6 +259,7 @@ type oidcDiscovery struct {
 	Issuer                string `json:"issuer"`
 	AuthorizationEndpoint string `json:"authorization_endpoint"`
 	TokenEndpoint         string `json:"token_endpoint"`
+	EndSessionEndpoint    string `json:"end_session_endpoint"`
 }
 
 // discoverOIDC reads the provider's endpoints from its discovery document. The document must
@@ -283,8 +291,8 @@ func discoverOIDC(issuer string) (*oidcDiscovery, error) {
 	case d.AuthorizationEndpoint == "" || d.TokenEndpoint == "":
 		return nil, fmt.Errorf("discovery document %s lacks authorization_endpoint or token_endpoint", u)
 	}
-	for _, e := range []string{d.AuthorizationEndpoint, d.TokenEndpoint} {
-		if pu, err := url.Parse(e); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+	for _, e := range []string{d.AuthorizationEndpoint, d.TokenEndpoint, d.EndSessionEndpoint} {
+		if pu, err := url.Parse(e); e != "" && (err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "") {
 			return nil, fmt.Errorf("discovery document %s names endpoint %q, which is not an http(s) URL", u, excerpt(e))
 		}
 	}

@@ -65,17 +65,18 @@ spec:
 		return cfg.VirtualServices[0].Spec.Security.OIDC, nil
 	}
 	for _, tc := range []struct {
-		name          string
-		doc           map[string]string
-		extra         string
-		wantAuthorize string
-		wantToken     string
-		wantErr       string
+		name           string
+		doc            map[string]string
+		extra          string
+		wantAuthorize  string
+		wantToken      string
+		wantEndSession string
+		wantErr        string
 	}{
 		{
 			name:          "endpoints from the document",
-			doc:           map[string]string{"issuer": srv.URL, "authorization_endpoint": srv.URL + "/auth", "token_endpoint": srv.URL + "/tok"},
-			wantAuthorize: srv.URL + "/auth", wantToken: srv.URL + "/tok",
+			doc:           map[string]string{"issuer": srv.URL, "authorization_endpoint": srv.URL + "/auth", "token_endpoint": srv.URL + "/tok", "end_session_endpoint": srv.URL + "/bye"},
+			wantAuthorize: srv.URL + "/auth", wantToken: srv.URL + "/tok", wantEndSession: srv.URL + "/bye",
 		},
 		{
 			name:          "an explicit endpoint wins",
@@ -107,8 +108,8 @@ spec:
 			if err != nil {
 				t.Fatal(err)
 			}
-			if o.AuthorizationEndpoint != tc.wantAuthorize || o.TokenEndpoint != tc.wantToken {
-				t.Errorf("endpoints %s, %s; want %s, %s", o.AuthorizationEndpoint, o.TokenEndpoint, tc.wantAuthorize, tc.wantToken)
+			if o.AuthorizationEndpoint != tc.wantAuthorize || o.TokenEndpoint != tc.wantToken || o.EndSessionEndpoint != tc.wantEndSession {
+				t.Errorf("endpoints %q, %q, %q; want %q, %q, %q", o.AuthorizationEndpoint, o.TokenEndpoint, o.EndSessionEndpoint, tc.wantAuthorize, tc.wantToken, tc.wantEndSession)
 			}
 		})
 	}

@@ -32,8 +32,8 @@ type oidcProvider struct {
 	signer   *jwtSigner
 	// secret is the client secret the token endpoint accepts.
 	secret atomic.Value
-	// authorizations counts requests to the authorization endpoint.
-	authorizations atomic.Int32
+	// authorizations counts requests to the authorization endpoint, logouts to the logout one.
+	authorizations, logouts atomic.Int32
 
 	mu sync.Mutex
 	// codes maps an unused code to what it was issued for.
@@ -75,6 +75,7 @@ func (p *oidcProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"issuer":                 p.issuer,
 			"authorization_endpoint": p.issuer + "/authorize",
 			"token_endpoint":         p.issuer + "/token",
+			"end_session_endpoint":   p.issuer + "/logout",
 			"jwks_uri":               p.issuer + "/jwks.json",
 		})
 	case "/jwks.json":
@@ -103,6 +104,15 @@ func (p *oidcProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		bq.Set("state", q.Get("state"))
 		back.RawQuery = bq.Encode()
 		http.Redirect(w, r, back.String(), http.StatusFound)
+	case "/logout":
+		// RP-initiated logout: the provider would end its own session here.
+		p.logouts.Add(1)
+		q := r.URL.Query()
+		if q.Get("client_id") != p.clientID || q.Get("id_token_hint") == "" || q.Get("post_logout_redirect_uri") == "" {
+			http.Error(w, "bad logout request", http.StatusBadRequest)
+			return
+		}
+		http.Redirect(w, r, q.Get("post_logout_redirect_uri"), http.StatusFound)
 	case "/token":
 		if err := r.ParseForm(); err != nil || r.Method != http.MethodPost {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
@@ -365,8 +375,24 @@ spec:
 		// The same browser, without following redirects, to see each answer.
 		same := &http.Client{Transport: tr, Timeout: 5 * time.Second, Jar: user.Jar, CheckRedirect: noFollow.CheckRedirect}
 		r := do(same, "/oauth2/logout")
-		if r.status != http.StatusFound {
-			t.Fatalf("logout: %d %q, want a redirect", r.status, r.body)
+		// The provider's end_session_endpoint came with discovery, so logout goes there too.
+		loc, err := url.Parse(r.header.Get("location"))
+		if r.status != http.StatusFound || err != nil || loc.Scheme+"://"+loc.Host+loc.Path != idp.issuer+"/logout" {
+			t.Fatalf("logout: %d to %q, want a redirect to the provider's logout", r.status, r.header.Get("location"))
+		}
+		if id, _ := idp.lastTokens(); loc.Query().Get("id_token_hint") != id {
+			t.Errorf("id_token_hint %q, want the session's ID token", loc.Query().Get("id_token_hint"))
+		}
+		if got := loc.Query().Get("post_logout_redirect_uri"); got != base+"/" {
+			t.Errorf("post_logout_redirect_uri %q, want %s/", got, base)
+		}
+		resp, err := same.Get(loc.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound || idp.logouts.Load() != 1 {
+			t.Errorf("the provider's logout answered %d after %d requests, want a redirect back after 1", resp.StatusCode, idp.logouts.Load())
 		}
 		cleared := map[string]bool{}
 		for _, c := range r.header.Values("set-cookie") {

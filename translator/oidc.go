@@ -77,6 +77,7 @@ func oidcConfig(vs *config.VirtualService) (*oauth2v3.OAuth2Config, error) {
 			Timeout:          durationpb.New(timeout),
 		},
 		AuthorizationEndpoint: o.AuthorizationEndpoint,
+		EndSessionEndpoint:    o.EndSessionEndpoint,
 		Credentials: &oauth2v3.OAuth2Credentials{
 			ClientId:       o.ClientID,
 			TokenSecret:    sdsSecret(oidcClientSecretName(vs)),
