@@ -54,10 +54,9 @@ type gatewayAPIConversion struct {
 
 // listenerTarget is a Gateway API listener and the Portico Gateway serving it.
 type listenerTarget struct {
-	gw       *k8sGateway
-	index    int
-	portico  string
-	protocol string
+	gw      *k8sGateway
+	index   int
+	portico string
 }
 
 func (l listenerTarget) listener() k8sListener { return l.gw.Spec.Listeners[l.index] }
@@ -464,7 +463,7 @@ func (c *gatewayAPIConversion) gateway(g *k8sGateway) *GatewayAPIResource {
 		ok := true
 		for _, i := range byPort[port] {
 			l := g.Spec.Listeners[i]
-			lt := listenerTarget{gw: g, index: i, portico: name, protocol: l.Protocol}
+			lt := listenerTarget{gw: g, index: i, portico: name}
 			switch {
 			case l.Protocol != "HTTP" && l.Protocol != "HTTPS":
 				if g.Source.valid(lt.path("protocol")) {
@@ -780,7 +779,7 @@ func (c *gatewayAPIConversion) mergeRoutes(units []*routeUnit) {
 		}
 		vs.Source = b.source(vs)
 		c.out.VirtualServices = append(c.out.VirtualServices, vs)
-		c.origins[ResourceRef{Kind: KindVirtualService, Name: vs.Metadata.Name}] = origin{kind: KindGatewayAPIHTTPRoute, name: vs.Metadata.Name, fields: b.paths}
+		c.record(KindVirtualService, vs.Metadata.Name, b, KindGatewayAPIHTTPRoute, vs.Metadata.Name)
 		for _, u := range group {
 			u.res.Produces = []ResourceRef{{Kind: KindVirtualService, Name: vs.Metadata.Name}}
 		}

@@ -139,6 +139,10 @@ func printValidation(cmd *cobra.Command, stdout io.Writer, report validateReport
 	cfg := plan.Config
 	msg := fmt.Sprintf("valid: %d gateways, %d virtual services, %d route tables, %d upstreams",
 		len(cfg.Gateways), len(cfg.VirtualServices), len(cfg.RouteTables), len(cfg.Upstreams))
+	if n := len(cfg.GatewayAPI); n > 0 {
+		// The counts are of Portico resources, which Gateway API documents become.
+		msg += fmt.Sprintf(" (%d Kubernetes documents converted; see docs/gateway-api.md)", n)
+	}
 	if report.Envoy != nil {
 		msg += fmt.Sprintf(" (envoy %s agrees)", report.Envoy.Version)
 	}

@@ -102,3 +102,13 @@ func TestStatusCommand(t *testing.T) {
 		t.Errorf("status against nothing: exit %d, %s", code, stderr)
 	}
 }
+
+// TestValidateGatewayAPI shows validate counting what Gateway API documents became, and that
+// they were converted.
+func TestValidateGatewayAPI(t *testing.T) {
+	code, stdout, stderr := call(t, "validate", filepath.Join("..", "..", "translator", "testdata", "in", "gateway-api.yaml"))
+	want := "valid: 2 gateways, 2 virtual services, 0 route tables, 3 upstreams (7 Kubernetes documents converted; see docs/gateway-api.md)\n"
+	if code != 0 || stdout != want {
+		t.Errorf("validate exits %d with %q%s, want %q", code, stdout, stderr, want)
+	}
+}
