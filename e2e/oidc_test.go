@@ -239,8 +239,10 @@ spec:
 	writeFile(t, cfg, configWith(""))
 	p := startReady(t, cfg)
 	t.Cleanup(func() {
-		if strings.Contains(p.stdout.String()+p.stderr.String(), "s3cret-of-portico") {
-			t.Error("the client secret appears in portico's output")
+		for _, secret := range []string{"s3cret-of-portico", "rotated-at-the-provider"} {
+			if strings.Contains(p.stdout.String()+p.stderr.String(), secret) {
+				t.Errorf("the client secret %q appears in portico's output", secret)
+			}
 		}
 	})
 	base := fmt.Sprintf("https://127.0.0.1:%d", port)
@@ -439,5 +441,15 @@ spec:
 		if r.status != http.StatusUnauthorized || r.body != "OAuth flow failed." {
 			t.Errorf("login with a wrong client secret: %d %q, want 401 \"OAuth flow failed.\"", r.status, r.body)
 		}
+	})
+
+	t.Run("the rotated secret written to the Secret's file is used", func(t *testing.T) {
+		writeFile(t, filepath.Join(dir, "client-secret.txt"), "rotated-at-the-provider\n")
+		eventually(t, 15*time.Second, "login with the rotated secret", func() error {
+			if r := do(browser(), "/orders"); r.status != http.StatusOK || !strings.HasPrefix(r.body, "app /orders ") {
+				return fmt.Errorf("got %d %q", r.status, r.body)
+			}
+			return nil
+		})
 	})
 }
