@@ -672,18 +672,23 @@ func (c *gatewayAPIConversion) route(r *k8sHTTPRoute) (*GatewayAPIResource, *rou
 			ok = false
 			continue
 		}
+		// A parentRef that names no listener attaches to those that accept the route, as the
+		// Gateway API says; it is an error only when none does. One that names a listener must
+		// be accepted by it.
+		type refusal struct{ field, msg string }
+		var refused []refusal
+		attached := 0
 		for _, lt := range matched {
 			l := lt.listener()
 			if !lt.allows(ns) {
-				fail(field, "listener %q of Gateway %q (%s) does not allow this route (allowedRoutes)", l.Name, p.Name, lt.gw.Source.At(lt.path("allowedRoutes")))
-				ok = false
+				refused = append(refused, refusal{field, fmt.Sprintf("listener %q of Gateway %q (%s) does not allow this route (allowedRoutes)", l.Name, p.Name, lt.gw.Source.At(lt.path("allowedRoutes")))})
 				continue
 			}
 			if l.Hostname != "" && len(r.Spec.Hostnames) > 0 && !slices.ContainsFunc(r.Spec.Hostnames, func(h string) bool { return hostnamesIntersect(h, l.Hostname) }) {
-				fail("spec.hostnames", "no hostname matches listener %q's hostname %q (%s)", l.Name, l.Hostname, lt.gw.Source.At(lt.path("hostname")))
-				ok = false
+				refused = append(refused, refusal{"spec.hostnames", fmt.Sprintf("no hostname matches listener %q's hostname %q (%s)", l.Name, l.Hostname, lt.gw.Source.At(lt.path("hostname")))})
 				continue
 			}
+			attached++
 			if !slices.Contains(vs.Spec.Gateways, lt.portico) {
 				b.at(fmt.Sprintf("spec.gateways[%d]", len(vs.Spec.Gateways)), field)
 				vs.Spec.Gateways = append(vs.Spec.Gateways, lt.portico)
@@ -692,6 +697,12 @@ func (c *gatewayAPIConversion) route(r *k8sHTTPRoute) (*GatewayAPIResource, *rou
 				anyHost = true
 			} else if !slices.Contains(listenerHosts, l.Hostname) {
 				listenerHosts = append(listenerHosts, l.Hostname)
+			}
+		}
+		if attached == 0 || p.SectionName != "" {
+			for _, rf := range refused {
+				fail(rf.field, "%s", rf.msg)
+				ok = false
 			}
 		}
 	}

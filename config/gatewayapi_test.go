@@ -221,3 +221,32 @@ spec:
 		t.Errorf("a broken rule of the second HTTPRoute: %v", err)
 	}
 }
+
+// TestGatewayAPIAttachment shows a parentRef without sectionName attaching to the listeners
+// whose hostname the route's hostnames match, and a route that no listener accepts refused.
+func TestGatewayAPIAttachment(t *testing.T) {
+	route := func(hostname string) string {
+		return `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{name: eg}]
+  hostnames: [` + hostname + `]
+  rules: [{backendRefs: [{name: s, port: 80}]}]
+`
+	}
+	cfg, err := Parse("gw.yaml", []byte(gatewayAPIBase(t)+route("b.example.com")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// *.example.com (HTTP) and b.example.com (HTTPS) accept it; a.example.com does not, which
+	// only keeps it off that listener: the HTTPS port's Gateway is shared.
+	if gws := cfg.VirtualServices[0].Spec.Gateways; !slices.Equal(gws, []string{"eg-8080", "eg-8443"}) {
+		t.Errorf("gateways %v", gws)
+	}
+	_, err = Parse("gw.yaml", []byte(gatewayAPIBase(t)+route("other.test")))
+	if err == nil || !strings.Contains(err.Error(), `spec.hostnames: no hostname matches listener "http"'s hostname "*.example.com"`) {
+		t.Errorf("a route no listener accepts: %v", err)
+	}
+}
