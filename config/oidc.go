@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -215,10 +216,13 @@ func (v *validator) checkOIDC(s subject, o *OIDC) {
 		if !issuerOK {
 			return
 		}
-		d, err := discoverOIDC(o.Issuer)
+		d, stale, err := oidcDocuments.get(o.Issuer)
 		if err != nil {
 			v.errorf(s, p+".issuer", "%v; set authorizationEndpoint and tokenEndpoint to skip discovery", err)
 			return
+		}
+		if stale != nil {
+			v.warnf(s, p+".issuer", "%v; using the endpoints its document named when last read", stale)
 		}
 		if o.AuthorizationEndpoint == "" {
 			o.AuthorizationEndpoint = d.AuthorizationEndpoint
@@ -260,6 +264,78 @@ type oidcDiscovery struct {
 	AuthorizationEndpoint string `json:"authorization_endpoint"`
 	TokenEndpoint         string `json:"token_endpoint"`
 	EndSessionEndpoint    string `json:"end_session_endpoint"`
+}
+
+// oidcDocuments remembers discovery documents for the life of the process. A load validates
+// several times (once per isolation round) and every reload validates again: without it, an
+// unrelated edit would wait on the provider and be rejected while the provider is briefly down.
+var oidcDocuments = newOIDCDocumentCache(discoverOIDC, time.Now)
+
+const (
+	// oidcDocumentFresh is how long a fetched document is used without asking again.
+	oidcDocumentFresh = 5 * time.Minute
+	// oidcFailureFresh is how long a failed fetch is answered from memory, so that the rounds
+	// of one load do not each wait for an unreachable provider.
+	oidcFailureFresh = 10 * time.Second
+	// oidcDocumentsMax bounds how many issuers are remembered.
+	oidcDocumentsMax = 64
+)
+
+type oidcDocumentCache struct {
+	fetch func(issuer string) (*oidcDiscovery, error)
+	now   func() time.Time
+	mu    sync.Mutex
+	byURL map[string]*oidcDocument
+}
+
+type oidcDocument struct {
+	good   *oidcDiscovery // the last document fetched and accepted, nil if none yet
+	goodAt time.Time
+	err    error // the last fetch's failure, nil after a success
+	errAt  time.Time
+}
+
+func newOIDCDocumentCache(fetch func(string) (*oidcDiscovery, error), now func() time.Time) *oidcDocumentCache {
+	return &oidcDocumentCache{fetch: fetch, now: now, byURL: map[string]*oidcDocument{}}
+}
+
+// get returns the issuer's document: a fresh one, else one fetched now. When the fetch fails
+// but an earlier document exists, it returns that document with the failure as stale, so the
+// configuration keeps loading with the endpoints the provider last named.
+func (c *oidcDocumentCache) get(issuer string) (doc *oidcDiscovery, stale, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.byURL[issuer]
+	now := c.now()
+	switch {
+	case e != nil && e.err == nil && now.Sub(e.goodAt) < oidcDocumentFresh:
+		return e.good, nil, nil
+	case e != nil && e.err != nil && now.Sub(e.errAt) < oidcFailureFresh:
+		return e.answer()
+	}
+	if e == nil {
+		if len(c.byURL) >= oidcDocumentsMax {
+			clear(c.byURL)
+		}
+		e = &oidcDocument{}
+		c.byURL[issuer] = e
+	}
+	// Fetching under the lock keeps concurrent loads from asking the provider twice; the fetch
+	// is bounded by OIDCDiscoveryTimeout.
+	d, err := c.fetch(issuer)
+	if err != nil {
+		e.err, e.errAt = err, now
+		return e.answer()
+	}
+	e.good, e.goodAt, e.err = d, now, nil
+	return d, nil, nil
+}
+
+func (e *oidcDocument) answer() (*oidcDiscovery, error, error) {
+	if e.good != nil {
+		return e.good, e.err, nil
+	}
+	return nil, nil, e.err
 }
 
 // discoverOIDC reads the provider's endpoints from its discovery document. The document must

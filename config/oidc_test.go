@@ -3,12 +3,14 @@ package config
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestOIDCDiscovery loads a VirtualService whose provider endpoints come from a discovery
@@ -97,6 +99,10 @@ spec:
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			doc = tc.doc
+			// Each case serves another document under the same issuer: start with none remembered.
+			saved := oidcDocuments
+			oidcDocuments = newOIDCDocumentCache(discoverOIDC, time.Now)
+			t.Cleanup(func() { oidcDocuments = saved })
 			o, err := load(tc.extra)
 			if tc.wantErr != "" {
 				var diags Diagnostics
@@ -112,5 +118,54 @@ spec:
 				t.Errorf("endpoints %q, %q, %q; want %q, %q, %q", o.AuthorizationEndpoint, o.TokenEndpoint, o.EndSessionEndpoint, tc.wantAuthorize, tc.wantToken, tc.wantEndSession)
 			}
 		})
+	}
+}
+
+// TestOIDCDocumentCache: a document is fetched once while fresh, a failure is not retried at
+// once, and a provider that fails after a success leaves its last document in use, reported as
+// stale; a provider never reached is an error.
+func TestOIDCDocumentCache(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	fetches := 0
+	var fail error
+	c := newOIDCDocumentCache(func(issuer string) (*oidcDiscovery, error) {
+		fetches++
+		if fail != nil {
+			return nil, fail
+		}
+		return &oidcDiscovery{Issuer: issuer, TokenEndpoint: fmt.Sprintf("%s/token/%d", issuer, fetches)}, nil
+	}, func() time.Time { return now })
+	const issuer = "https://idp.example.com"
+
+	get := func(wantToken string, wantStale, wantErr bool) {
+		t.Helper()
+		d, stale, err := c.get(issuer)
+		if (err != nil) != wantErr || (stale != nil) != wantStale {
+			t.Fatalf("get: stale %v, err %v; want stale %v, err %v", stale, err, wantStale, wantErr)
+		}
+		if !wantErr && d.TokenEndpoint != wantToken {
+			t.Fatalf("token endpoint %q, want %q", d.TokenEndpoint, wantToken)
+		}
+	}
+	get(issuer+"/token/1", false, false)
+	now = now.Add(oidcDocumentFresh - time.Second)
+	get(issuer+"/token/1", false, false)
+	if fetches != 1 {
+		t.Fatalf("%d fetches while the document was fresh, want 1", fetches)
+	}
+	now = now.Add(2 * time.Second)
+	get(issuer+"/token/2", false, false)
+
+	fail = errors.New("provider down")
+	now = now.Add(oidcDocumentFresh)
+	get(issuer+"/token/2", true, false)
+	get(issuer+"/token/2", true, false)
+	if fetches != 3 {
+		t.Fatalf("%d fetches, want 3: a fresh failure is answered from memory", fetches)
+	}
+
+	other := newOIDCDocumentCache(func(string) (*oidcDiscovery, error) { fetches++; return nil, fail }, func() time.Time { return now })
+	if _, _, err := other.get(issuer); err == nil {
+		t.Fatal("a provider never reached gave no error")
 	}
 }
