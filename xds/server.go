@@ -50,7 +50,9 @@ type Server struct {
 	served *generation
 	// lastGood is the last fully ACKed generation, the target of a rollback.
 	lastGood *generation
-	// gens holds the most recent generations by number, for ACK accounting and WaitACK.
+	// gens holds the most recent generations by number, for ACK accounting and WaitACK. Only
+	// the generations that may still be compared, rolled back to or rejected keep their content
+	// (see releaseContentLocked).
 	gens    map[uint64]*generation
 	streams map[int64]*streamState
 	// current is the newest open ADS stream: the one whose ACKs count. 0 when none.

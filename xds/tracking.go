@@ -17,7 +17,8 @@ import (
 
 // generation is one published configuration and what Envoy made of it.
 type generation struct {
-	number  uint64
+	number uint64
+	// content is nil once the generation is older than the last good one (releaseContentLocked).
 	content content
 	// required lists the type URLs Envoy must ACK at >= number for the generation to count.
 	required []string
@@ -187,7 +188,8 @@ func (s *Server) nackLocked(st *streamState, req *discovery.DiscoveryRequest, se
 		}
 	}
 	s.lastNACK = nack
-	if g != nil && g.rollbackOf == 0 && g.nack != nil {
+	// A released generation, older than the last good one, cannot be compared with a push.
+	if g != nil && g.rollbackOf == 0 && g.nack != nil && g.content != nil {
 		s.rejected = g
 	}
 	s.logger.Warn("envoy rejected xds generation", "generation", gen, "type", nack.TypeURL,
@@ -288,10 +290,25 @@ func (s *Server) recomputeACKLocked() {
 		}
 	}
 	s.lastGood = best
+	s.releaseContentLocked()
 	if s.observer != nil {
 		s.observer.Applied(best.number, time.Since(best.published))
 	}
 	s.logger.Debug("envoy applied xds generation", "generation", best.number)
+}
+
+// releaseContentLocked drops the resources of the generations older than the last good one,
+// but for the one served and the one last rejected. Push compares with the served and the
+// rejected content, and a rollback restores the last good one; an older generation is kept
+// only for its outcome, which WaitACK reads. Each generation holds a whole configuration's
+// protos (about 9 MB at 10,000 routes), so keeping the content of all remembered generations
+// made the live heap grow with every reload up to historyLimit configurations.
+func (s *Server) releaseContentLocked() {
+	for n, g := range s.gens {
+		if n < s.lastGood.number && g != s.served && g != s.rejected {
+			g.content = nil
+		}
+	}
 }
 
 func applied(g *generation, st *streamState) bool {
