@@ -3,6 +3,7 @@ package xds
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -78,5 +79,52 @@ func TestAppliedGenerationsReleaseTheirResources(t *testing.T) {
 		if kept := g.content != nil; kept != (n == s.served.number) {
 			t.Errorf("generation %d keeps its content: %v, want only the served generation %d to", n, kept, s.served.number)
 		}
+	}
+}
+
+// TestGenerationsKeepContentWhileEnvoyMayAskForIt checks which generations keep their
+// resources: without an Envoy only the served one, since the next stream is sent that first;
+// with one, also every generation it may still reject and the last good one, the rollback's.
+func TestGenerationsKeepContentWhileEnvoyMayAskForIt(t *testing.T) {
+	s := New(testLogger(t), testNode)
+	kept := func() []uint64 {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		var out []uint64
+		for n, g := range s.gens {
+			if g.content != nil {
+				out = append(out, n)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	for gen := uint64(1); gen <= 3; gen++ {
+		mustPush(t, s, gateway(t, 10000, "body "+strconv.FormatUint(gen, 10)), gen)
+	}
+	if got := kept(); !slices.Equal(got, []uint64{3}) {
+		t.Fatalf("without an Envoy, generations keeping their content = %v, want [3]", got)
+	}
+	f := handshake(t, s, startServer(t, s), "3")
+	if err := s.WaitACK(waitCtx(t), 3); err != nil {
+		t.Fatal(err)
+	}
+	mustPush(t, s, gateway(t, 10000, "body 4"), 4)
+	mustPush(t, s, gateway(t, 10000, "body 5"), 5)
+	if got := kept(); !slices.Equal(got, []uint64{3, 4, 5}) {
+		t.Fatalf("with generation 3 applied and 4, 5 pending, generations keeping their content = %v, want [3 4 5]", got)
+	}
+	// Envoy may have been sent 4 before 5 was published: a rejection of 4 still names its
+	// resources. Envoy applies 4 and 5 here; then only 5 is needed.
+	for latest := map[string]string{}; latest[cds] != "5" || latest[lds] != "5" || latest[rds] != "5"; {
+		resp := f.next()
+		latest[resp.GetTypeUrl()] = resp.GetVersionInfo()
+		f.ack(resp)
+	}
+	if err := s.WaitACK(waitCtx(t), 5); err != nil {
+		t.Fatal(err)
+	}
+	if got := kept(); !slices.Equal(got, []uint64{5}) {
+		t.Fatalf("with generation 5 applied, generations keeping their content = %v, want [5]", got)
 	}
 }

@@ -56,8 +56,11 @@ type Server struct {
 	gens    map[uint64]*generation
 	streams map[int64]*streamState
 	// current is the newest open ADS stream: the one whose ACKs count. 0 when none.
-	current  int64
-	lastNACK *NACKError
+	current int64
+	// currentFrom is the generation served when the current stream opened: the oldest one it
+	// can have been sent.
+	currentFrom uint64
+	lastNACK    *NACKError
 	// rejected is the last generation Envoy rejected, so that the same content is not pushed
 	// again: Envoy would only reject it again.
 	rejected *generation
@@ -238,6 +241,7 @@ func (s *Server) publishLocked(ctx context.Context, c content, rollbackOf uint64
 	if number > historyLimit {
 		delete(s.gens, number-historyLimit)
 	}
+	s.releaseContentLocked()
 	if s.observer != nil {
 		s.observer.Pushed(number)
 	}

@@ -18,7 +18,7 @@ import (
 // generation is one published configuration and what Envoy made of it.
 type generation struct {
 	number uint64
-	// content is nil once the generation is older than the last good one (releaseContentLocked).
+	// content is nil once no push, rollback or NACK can need it (see releaseContentLocked).
 	content content
 	// required lists the type URLs Envoy must ACK at >= number for the generation to count.
 	required []string
@@ -85,6 +85,11 @@ func (s *Server) onStreamOpen(_ context.Context, id int64, _ string) error {
 	// linger until the connection times out, so the newest stream is the one that counts.
 	s.streams[id] = &streamState{id: id, sent: make(map[string]sentResponse), acked: make(map[string]uint64), subscribed: make(map[string][]string)}
 	s.current = id
+	s.currentFrom = 0
+	if s.served != nil {
+		s.currentFrom = s.served.number
+	}
+	s.releaseContentLocked()
 	s.logger.Debug("envoy xds stream opened", "stream", id)
 	s.notifyLocked()
 	return nil
@@ -96,6 +101,7 @@ func (s *Server) onStreamClosed(id int64, node *core.Node) {
 	delete(s.streams, id)
 	if s.current == id {
 		s.current = 0
+		s.releaseContentLocked()
 	}
 	s.logger.Debug("envoy xds stream closed", "stream", id, "node", node.GetId())
 	s.notifyLocked()
@@ -297,15 +303,28 @@ func (s *Server) recomputeACKLocked() {
 	s.logger.Debug("envoy applied xds generation", "generation", best.number)
 }
 
-// releaseContentLocked drops the resources of the generations older than the last good one,
-// but for the one served and the one last rejected. Push compares with the served and the
-// rejected content, and a rollback restores the last good one; an older generation is kept
-// only for its outcome, which WaitACK reads. Each generation holds a whole configuration's
-// protos (about 9 MB at 10,000 routes), so keeping the content of all remembered generations
-// made the live heap grow with every reload up to historyLimit configurations.
+// releaseContentLocked drops the resources of the generations that nothing can ask for again:
+// Push compares with the served and the last rejected content, a rollback restores the last
+// good one, and a NACK names the resources of the generation it rejects, which can only be one
+// sent on the current stream and not older than the last good one. Each generation holds a
+// whole configuration's protos (about 10 MB at 10,000 routes), so keeping the content of every
+// remembered generation made the live heap grow with each reload, up to historyLimit
+// configurations. A released generation keeps its outcome, which is what WaitACK reads.
 func (s *Server) releaseContentLocked() {
+	if s.served == nil {
+		return
+	}
+	// The current stream was only ever sent generations from currentFrom on; without a stream,
+	// the next one will be sent the served generation first.
+	floor := s.currentFrom
+	if s.current == 0 {
+		floor = s.served.number
+	}
+	if s.lastGood != nil {
+		floor = max(floor, s.lastGood.number)
+	}
 	for n, g := range s.gens {
-		if n < s.lastGood.number && g != s.served && g != s.rejected {
+		if n < floor && g != s.served && g != s.lastGood && g != s.rejected {
 			g.content = nil
 		}
 	}
