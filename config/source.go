@@ -26,22 +26,42 @@ func (p Position) String() string {
 // Source records where a resource was read from: its document and the position of every field
 // the decoder saw, keyed by field path ("spec.routes[2].upstream").
 type Source struct {
-	Doc    Position
-	fields map[string]Position
+	Doc Position
+	// fields holds the positions in Doc's file, which are nearly all of them, as a line and a
+	// column only: a served configuration keeps one entry per field written, and a whole
+	// Position per entry was a quarter of the heap a running Portico keeps at 10,000 routes.
+	fields map[string]lineColumn
+	// elsewhere holds the positions in other files (a resource converted from another one)
+	// and those too far into a file for a lineColumn.
+	elsewhere map[string]Position
 	// invalid holds the paths of fields that were written but could not be decoded (a list where
 	// a string belongs, say). Their values are zero; validation must not judge them again.
 	invalid map[string]bool
+}
+
+// lineColumn is a Position in the file of its Source's document.
+type lineColumn struct {
+	line, column int32
 }
 
 // At returns the position of the field at path, or of its nearest enclosing field that was
 // written, or of the document when nothing closer is known.
 func (s Source) At(path string) Position {
 	for p := path; p != ""; p = parentPath(p) {
-		if pos, ok := s.fields[p]; ok {
+		if pos, ok := s.position(p); ok {
 			return pos
 		}
 	}
 	return s.Doc
+}
+
+// position returns the recorded position of the field at path.
+func (s Source) position(path string) (Position, bool) {
+	if lc, ok := s.fields[path]; ok {
+		return Position{File: s.Doc.File, Line: int(lc.line), Column: int(lc.column)}, true
+	}
+	pos, ok := s.elsewhere[path]
+	return pos, ok
 }
 
 // parentPath strips the last element from a field path: "a.b[2].c" -> "a.b[2]" -> "a.b" -> "a".
@@ -55,10 +75,19 @@ func parentPath(p string) string {
 
 // set records that the field at path was written at pos.
 func (s *Source) set(path string, pos Position) {
-	if s.fields == nil {
-		s.fields = make(map[string]Position)
+	if pos.File == s.Doc.File && pos.Line == int(int32(pos.Line)) && pos.Column == int(int32(pos.Column)) {
+		if s.fields == nil {
+			s.fields = make(map[string]lineColumn)
+		}
+		s.fields[path] = lineColumn{line: int32(pos.Line), column: int32(pos.Column)}
+		delete(s.elsewhere, path)
+		return
 	}
-	s.fields[path] = pos
+	if s.elsewhere == nil {
+		s.elsewhere = make(map[string]Position)
+	}
+	s.elsewhere[path] = pos
+	delete(s.fields, path)
 }
 
 // markInvalid records that the field at path was written but its value was rejected.
@@ -72,7 +101,7 @@ func (s *Source) markInvalid(path string) {
 // has reports whether the user wrote the field at path with a non-empty value, whether or not
 // that value decoded.
 func (s Source) has(path string) bool {
-	_, ok := s.fields[path]
+	_, ok := s.position(path)
 	return ok
 }
 
