@@ -461,6 +461,7 @@ var schemaDocs = map[string]string{
 	"k8sGatewayClass":                               "k8sGatewayClass is accepted so that files written for a cluster load as they are; there is no controller to choose, so it only names the classes Gateways may use.",
 	"k8sMetadata":                                   "k8sMetadata is a Kubernetes object's metadata. Labels and annotations are accepted on every document; only HostsAnnotation on a Service means anything to Portico.",
 	"k8sServiceSpec.selector":                       "selector finds Pods in a cluster; standalone there are none, see HostsAnnotation.",
+	"lineColumn":                                    "lineColumn is a Position in the file of its Source's document.",
 	"listenerTarget":                                "listenerTarget is a Gateway API listener and the Portico Gateway serving it.",
 	"loader":                                        "loader accumulates the resources and diagnostics of every file of one load.",
 	"notSupported":                                  "notSupported is the type of the Gateway API fields Portico does not implement: the decoder reports any value written there as unsupported instead of as an unknown field.",
