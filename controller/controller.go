@@ -293,27 +293,32 @@ func (c *Controller) apply(ctx context.Context, plan *Plan) string {
 		c.logFailure("push configuration failed, the previous configuration keeps serving", err)
 		return c.record(ResultInvalid, 0, ProblemsOf(err))
 	}
+	result, problems := ResultApplied, []Problem(nil)
+	switch {
+	case !changed:
+		// Held-back resources may be all that changed: their problems still belong here.
+		result, problems = ResultUnchanged, rejectedProblems(plan.Rejected)
+	case !plan.Complete():
+		result, problems = ResultPartial, rejectedProblems(plan.Rejected)
+	}
+	// The served plan and the reload's result change together, so that a status read in
+	// between never shows the new resources' states next to the previous reload's result.
 	c.mu.Lock()
 	c.current = &applied{plan: plan, gen: gen}
 	c.source = SourceFiles
 	c.nack, c.nackedRefs = nil, nil
+	c.recordLocked(result, gen, problems)
 	c.mu.Unlock()
 	if changed {
 		c.saveGeneration()
+	} else {
+		c.o.Logger.Info("configuration unchanged, nothing pushed", "generation", gen)
 	}
 	c.lastFailureReset(plan)
 	// Even an unchanged push is followed: the files behind it may differ (a comment, a
 	// resource no longer held back), and they become the last known good once Envoy has it.
 	c.following.Go(func() { c.follow(ctx, gen, !changed) })
-	if !changed {
-		c.o.Logger.Info("configuration unchanged, nothing pushed", "generation", gen)
-		// Held-back resources may be all that changed: their problems still belong here.
-		return c.record(ResultUnchanged, gen, rejectedProblems(plan.Rejected))
-	}
-	if !plan.Complete() {
-		return c.record(ResultPartial, gen, rejectedProblems(plan.Rejected))
-	}
-	return c.record(ResultApplied, gen, nil)
+	return result
 }
 
 // pushStep pushes one make-before-break step and waits for Envoy to take it. It reports false
@@ -455,9 +460,14 @@ func (c *Controller) setInvalid(err error) {
 func (c *Controller) record(result string, gen uint64, problems []Problem) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.recordLocked(result, gen, problems)
+	return result
+}
+
+// recordLocked is record with c.mu held.
+func (c *Controller) recordLocked(result string, gen uint64, problems []Problem) {
 	c.reloads[result]++
 	c.lastReload = &ReloadStatus{Time: time.Now().UTC(), Result: result, Generation: gen, Problems: problems}
-	return result
 }
 
 func rejectedProblems(rs []config.Rejection) []Problem {
