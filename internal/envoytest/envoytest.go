@@ -5,9 +5,13 @@
 package envoytest
 
 import (
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -37,13 +41,53 @@ func Binary(t testing.TB) string {
 	return ""
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago and that no other caller
+// in this process has been given. It picks below the kernel's ephemeral range: a port from that
+// range (what listening on port 0 returns) can be taken, between the check and the bind, as the
+// local port of any outgoing connection, and the tests make thousands of those.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen for a free port: %v", err)
+	low := ephemeralLow()
+	ports.Lock()
+	defer ports.Unlock()
+	for range 1000 {
+		p := freePortMin + rand.IntN(low-freePortMin)
+		if ports.given[p] {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		ports.given[p] = true
+		return p
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("no free port between %d and %d on 127.0.0.1", freePortMin, low)
+	return 0
+}
+
+// freePortMin keeps FreePort above the ports well-known services use.
+const freePortMin = 20000
+
+var ports = struct {
+	sync.Mutex
+	given map[int]bool
+}{given: map[int]bool{}}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768 by default).
+func ephemeralLow() int {
+	raw, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(raw))
+	if len(f) != 2 {
+		return 32768
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil || low <= freePortMin+1000 {
+		return 32768
+	}
+	return low
 }
