@@ -872,12 +872,7 @@ func (c *gatewayAPIConversion) rule(r *k8sHTTPRoute, field, mfield string, rule 
 	for i, h := range m.Headers {
 		hf := fmt.Sprintf("%s.headers[%d]", mfield, i)
 		hm := HeaderMatch{Name: h.Name}
-		switch h.Type {
-		case "", "Exact":
-			hm.Exact = h.Value
-		case "RegularExpression":
-			hm.Regex = h.Value
-		default:
+		if !exactOrRegex(h.Type, h.Value, &hm.Exact, &hm.Regex) {
 			fail(hf+".type", "type %q is not supported; use Exact or RegularExpression", h.Type)
 			ok = false
 		}
@@ -887,12 +882,7 @@ func (c *gatewayAPIConversion) rule(r *k8sHTTPRoute, field, mfield string, rule 
 	for i, q := range m.QueryParams {
 		qf := fmt.Sprintf("%s.queryParams[%d]", mfield, i)
 		qm := QueryParameterMatch{Name: q.Name}
-		switch q.Type {
-		case "", "Exact":
-			qm.Exact = q.Value
-		case "RegularExpression":
-			qm.Regex = q.Value
-		default:
+		if !exactOrRegex(q.Type, q.Value, &qm.Exact, &qm.Regex) {
 			fail(qf+".type", "type %q is not supported; use Exact or RegularExpression", q.Type)
 			ok = false
 		}
@@ -1071,4 +1061,18 @@ func prefixRewrite(p, repl string) *RegexRewrite {
 		return &RegexRewrite{Pattern: "^" + regexp.QuoteMeta(p) + "/*(.*)$", Substitution: `/\1`}
 	}
 	return &RegexRewrite{Pattern: "^" + regexp.QuoteMeta(p) + "(/.*)?$", Substitution: repl + `\1`}
+}
+
+// exactOrRegex sets exact or regex from a Gateway API header or query parameter match of type
+// typ (Exact by default); false means the type is not supported.
+func exactOrRegex(typ, value string, exact, regex *string) bool {
+	switch typ {
+	case "", "Exact":
+		*exact = value
+	case "RegularExpression":
+		*regex = value
+	default:
+		return false
+	}
+	return true
 }

@@ -69,3 +69,20 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 		t.Fatal(err)
 	}
 }
+
+// installSiteCert writes a new self-signed certificate and key for "site" in a staging directory
+// and moves them to site.crt and site.key in dir with install (a rename or an overwrite, as a
+// user would replace them). It returns the certificate and the key as installed.
+func installSiteCert(t *testing.T, dir string, install func(staged, live string)) (*x509.Certificate, []byte) {
+	t.Helper()
+	staged := t.TempDir()
+	cert := writeSelfSigned(t, staged, "site")
+	for _, ext := range []string{".key", ".crt"} {
+		install(filepath.Join(staged, "site"+ext), filepath.Join(dir, "site"+ext))
+	}
+	key, err := os.ReadFile(filepath.Join(dir, "site.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}

@@ -46,15 +46,7 @@ func TestTLSSecretRotation(t *testing.T) {
 	var keys [][]byte
 	newSiteCert := func() *x509.Certificate {
 		t.Helper()
-		staged := t.TempDir()
-		cert := writeSelfSigned(t, staged, "site")
-		for _, ext := range []string{".key", ".crt"} {
-			install(filepath.Join(staged, "site"+ext), filepath.Join(certDir, "site"+ext))
-		}
-		key, err := os.ReadFile(filepath.Join(certDir, "site.key"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		cert, key := installSiteCert(t, certDir, install)
 		keys = append(keys, key)
 		return cert
 	}
