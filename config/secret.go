@@ -102,22 +102,10 @@ func (v *validator) checkSecrets(secrets []*Secret) {
 	v.secrets = secretIndex{byName: map[string]*Secret{}}
 	for _, sec := range secrets {
 		s := subject{KindSecret, sec.Metadata.Name, &sec.Source}
-		if sec.Source.valid("metadata.labels") {
-			v.checkLabels(s, "metadata.labels", sec.Metadata.Labels)
-		}
-		if sec.Source.valid("metadata.name") {
-			name := sec.Metadata.Name
-			if len(name) > maxNameLen || !nameRE.MatchString(name) {
-				v.errorf(s, "metadata.name", "invalid name %q: use at most %d lowercase letters, digits, '-' and '.', starting and ending with a letter or digit",
-					excerpt(name), maxNameLen)
-			}
-			if prev, dup := v.secrets.byName[name]; dup {
-				v.errorf(s, "metadata.name", "already defined at %s; names must be unique per kind, rename one",
-					prev.Source.At("metadata.name"))
-			} else {
-				v.secrets.byName[name] = sec
-				v.secrets.names = append(v.secrets.names, name)
-			}
+		// checkNames has checked the name and labels; the first definition of a name is indexed.
+		if _, dup := v.secrets.byName[sec.Metadata.Name]; sec.Source.valid("metadata.name") && !dup {
+			v.secrets.byName[sec.Metadata.Name] = sec
+			v.secrets.names = append(v.secrets.names, sec.Metadata.Name)
 		}
 		typeOK := sec.Source.valid("spec.type") && slices.Contains(secretTypes, sec.Spec.Type)
 		if sec.Source.valid("spec.type") && !typeOK {

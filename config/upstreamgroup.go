@@ -54,22 +54,10 @@ func (v *validator) checkUpstreamGroups(groups []*UpstreamGroup) {
 	v.groups = upstreamGroupIndex{byName: map[string]*UpstreamGroup{}}
 	for _, g := range groups {
 		s := subject{KindUpstreamGroup, g.Metadata.Name, &g.Source}
-		if g.Source.valid("metadata.labels") {
-			v.checkLabels(s, "metadata.labels", g.Metadata.Labels)
-		}
-		if g.Source.valid("metadata.name") {
-			name := g.Metadata.Name
-			if len(name) > maxNameLen || !nameRE.MatchString(name) {
-				v.errorf(s, "metadata.name", "invalid name %q: use at most %d lowercase letters, digits, '-' and '.', starting and ending with a letter or digit",
-					excerpt(name), maxNameLen)
-			}
-			if prev, dup := v.groups.byName[name]; dup {
-				v.errorf(s, "metadata.name", "already defined at %s; names must be unique per kind, rename one",
-					prev.Source.At("metadata.name"))
-			} else {
-				v.groups.byName[name] = g
-				v.groups.names = append(v.groups.names, name)
-			}
+		// checkNames has checked the name and labels; the first definition of a name is indexed.
+		if _, dup := v.groups.byName[g.Metadata.Name]; g.Source.valid("metadata.name") && !dup {
+			v.groups.byName[g.Metadata.Name] = g
+			v.groups.names = append(v.groups.names, g.Metadata.Name)
 		}
 		if g.Source.valid("spec.destinations") {
 			v.checkDestinations(s, "spec.destinations", g.Spec.Destinations)

@@ -107,6 +107,12 @@ func (v *validator) checkNames(cfg *Config) {
 	for _, u := range cfg.Upstreams {
 		all = append(all, named{subject{KindUpstream, u.Metadata.Name, &u.Source}, &u.Metadata})
 	}
+	for _, g := range cfg.UpstreamGroups {
+		all = append(all, named{subject{KindUpstreamGroup, g.Metadata.Name, &g.Source}, &g.Metadata})
+	}
+	for _, sec := range cfg.Secrets {
+		all = append(all, named{subject{KindSecret, sec.Metadata.Name, &sec.Source}, &sec.Metadata})
+	}
 	first := map[[2]string]subject{}
 	for _, r := range all {
 		if r.src.valid("metadata.labels") {
